@@ -1,0 +1,93 @@
+// `swarmd` (serve): builds the store, the tracker and the listeners from a Config, and runs until a signal.
+
+import type dgram from 'node:dgram';
+import type { Config } from '../config/cli.ts';
+import type { Logger } from '../log.ts';
+import { HttpHandler } from '../net/http-handler.ts';
+import { HttpServer } from '../net/http-server.ts';
+import { UdpHandler } from '../net/udp-handler.ts';
+import { listenUdp } from '../net/udp-server.ts';
+import { SwarmStore } from '../swarm/store.ts';
+import { Clock } from '../tracker/clock.ts';
+import { ConnectionIds } from '../tracker/connection-id.ts';
+import { FullScrape } from '../tracker/full-scrape.ts';
+import { Tracker } from '../tracker/tracker.ts';
+
+/** Torrents visited per background sweep tick (one tick a second). */
+const SWEEP_BUDGET_MIN = 1024;
+
+export interface Running {
+  /** Stops listening and timers; resolves when every socket is closed. */
+  stop(): Promise<void>;
+  tracker: Tracker;
+}
+
+/** Where to listen: the given hosts, or every IPv4 and IPv6 address. `optional` ones may fail (no IPv6 here). */
+function listenAddresses(config: Config): { host: string; optional: boolean }[] {
+  if (config.hosts.length === 0) {
+    return [
+      { host: '0.0.0.0', optional: false },
+      { host: '::', optional: true },
+    ];
+  }
+  const list = config.hosts.map((host) => ({ host, optional: false }));
+  if (config.ipv6 && !config.hosts.includes('::')) list.push({ host: '::', optional: false });
+  return list;
+}
+
+export async function serve(config: Config, log: Logger): Promise<Running> {
+  const clock = new Clock().start();
+  const store = new SwarmStore({ peerTtl: config.peerTtl });
+  const tracker = new Tracker(store, clock, {
+    interval: config.interval,
+    minInterval: config.minInterval,
+    maxPeers: config.maxPeers,
+    defaultNumwant: config.defaultNumwant,
+    trackerId: config.trackerId,
+  });
+  const udpHandler = new UdpHandler(tracker, new ConnectionIds());
+  const httpHandler = new HttpHandler(tracker, new FullScrape(store, config.minInterval), {
+    maxScrapeHashes: config.maxScrapeHashes,
+    fullScrape: config.fullScrape,
+  });
+
+  // Expire idle torrents without touching them: a full pass over the table every `sweepEvery` seconds.
+  const sweeper = setInterval(() => {
+    const budget = Math.max(SWEEP_BUDGET_MIN, Math.ceil(store.idLimit / store.sweepEvery));
+    store.sweepSome(clock.now, budget);
+  }, 1000).unref();
+
+  const httpServers: HttpServer[] = [];
+  const udpSockets: dgram.Socket[] = [];
+  const stop = async () => {
+    clearInterval(sweeper);
+    clock.stop();
+    for (const s of udpSockets) s.close();
+    await Promise.all(httpServers.map((s) => s.close()));
+  };
+  try {
+    for (const { host, optional } of listenAddresses(config)) {
+      const shown = host.includes(':') ? `[${host}]` : host;
+      try {
+        if (config.httpPort !== 0) {
+          const server = new HttpServer(httpHandler);
+          await server.listen(config.httpPort, host);
+          httpServers.push(server);
+          log.info({ address: `http://${shown}:${config.httpPort}/announce` }, 'HTTP tracker listening');
+        }
+        if (config.udpPort !== 0) {
+          udpSockets.push(await listenUdp(udpHandler, host, config.udpPort));
+          log.info({ address: `udp://${shown}:${config.udpPort}/announce` }, 'UDP tracker listening');
+        }
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (!optional || (code !== 'EAFNOSUPPORT' && code !== 'EADDRNOTAVAIL')) throw err;
+        log.warn({ host, code }, 'IPv6 is not available here; serving IPv4 only');
+      }
+    }
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { stop, tracker };
+}

@@ -1,0 +1,158 @@
+// Routes one parsed HTTP request to announce, scrape or full scrape and builds the whole response (head and body)
+// as one buffer, so it leaves in one write. Independent of sockets: the server hands it bytes and a client address.
+
+import { createAnnounceRequest } from '../protocol/announce.ts';
+import { BencodeWriter } from '../protocol/bencode.ts';
+import { createScrapeHashes, parseAnnounceParams, parseScrapeParams } from '../protocol/http-params.ts';
+import {
+  SCRAPE_ENTRY_MAX_SIZE,
+  type ScrapeEntry,
+  writeAnnounce,
+  writeFailure,
+  writeScrapeEnd,
+  writeScrapeEntry,
+  writeScrapeStart,
+} from '../protocol/http-replies.ts';
+import { type RequestHead, writeResponseHead } from '../protocol/http-request.ts';
+import { ascii, bytesEqual } from '../protocol/query.ts';
+import { FAMILY_V4 } from '../swarm/store.ts';
+import type { FullScrape } from '../tracker/full-scrape.ts';
+import { PEERS_BOTH_FAMILIES, type Tracker } from '../tracker/tracker.ts';
+
+const PATH_ANNOUNCE = ascii('/announce');
+const PATH_SCRAPE = ascii('/scrape');
+const TEXT = 'text/plain';
+/** Room for a response head; bodies are measured. */
+const HEAD_ROOM = 256;
+/** Bytes a peer can take in the dictionary model: ip text, peer id, port and the keys around them. */
+const DICT_PEER_BYTES = 128;
+
+export interface HttpOptions {
+  maxScrapeHashes: number;
+  fullScrape: boolean;
+}
+
+/** The client of a request: its family and 4 or 16 address bytes. */
+export interface HttpClient {
+  family: number;
+  addr: Uint8Array;
+}
+
+export class HttpHandler {
+  private readonly tracker: Tracker;
+  private readonly fullScrape: FullScrape;
+  private readonly options: HttpOptions;
+  private readonly req = createAnnounceRequest();
+  private readonly scrapeHashes;
+  private readonly endpoint = new Uint8Array(18);
+  private readonly body: BencodeWriter;
+  private readonly entry: ScrapeEntry = { complete: 0, downloaded: 0, downloaders: 0, incomplete: 0 };
+  private readonly order: number[] = [];
+
+  constructor(tracker: Tracker, fullScrape: FullScrape, options: HttpOptions) {
+    this.tracker = tracker;
+    this.fullScrape = fullScrape;
+    this.options = options;
+    this.scrapeHashes = createScrapeHashes(options.maxScrapeHashes);
+    const maxPeers = tracker.options.maxPeers;
+    this.body = new BencodeWriter(
+      Buffer.alloc(Math.max(1024 + maxPeers * DICT_PEER_BYTES, 256 + options.maxScrapeHashes * SCRAPE_ENTRY_MAX_SIZE)),
+    );
+  }
+
+  /** The response to `head` (parsed from `buf`): ready bytes, or a promise of them for a full scrape. */
+  handle(buf: Buffer, head: RequestHead, client: HttpClient): Buffer | Promise<Buffer> {
+    if (!head.isGet) return this.plain(405, 'only GET is supported\n', head, 'Allow: GET\r\n');
+    const { targetStart, pathEnd } = head;
+    if (bytesEqual(buf, targetStart, pathEnd, PATH_ANNOUNCE)) return this.announce(buf, head, client);
+    if (bytesEqual(buf, targetStart, pathEnd, PATH_SCRAPE)) return this.scrape(buf, head);
+    return this.plain(404, 'not found\n', head);
+  }
+
+  /** A response with a plain-text body, for errors outside the tracker protocol. */
+  plain(status: number, text: string, head: RequestHead | null, extra = ''): Buffer {
+    const keepAlive = head !== null && head.keepAlive && status < 500;
+    const out = Buffer.allocUnsafe(HEAD_ROOM + extra.length + text.length);
+    let at = writeResponseHead(out, 0, status, TEXT, text.length, keepAlive, extra + keepAliveHeader(head));
+    at += out.write(text, at, 'latin1');
+    return out.subarray(0, at);
+  }
+
+  private announce(buf: Buffer, head: RequestHead, client: HttpClient): Buffer {
+    const req = this.req;
+    const w = this.body.reset();
+    const failure = parseAnnounceParams(buf, head.queryStart, head.targetEnd, req);
+    if (failure !== null) {
+      writeFailure(w, failure);
+      return this.bencoded(head);
+    }
+    const addrLength = client.family === FAMILY_V4 ? 4 : 16;
+    const ep = this.endpoint;
+    ep.set(client.addr.subarray(0, addrLength));
+    ep[addrLength] = req.port >> 8;
+    ep[addrLength + 1] = req.port & 0xff;
+    const tracker = this.tracker;
+    const withPeerIds = !req.compact && !req.noPeerId;
+    const reply = tracker.announce(req, client.family, ep, PEERS_BOTH_FAMILIES, tracker.options.maxPeers, withPeerIds);
+    writeAnnounce(w, reply, req.compact);
+    return this.bencoded(head);
+  }
+
+  private scrape(buf: Buffer, head: RequestHead): Buffer | Promise<Buffer> {
+    const w = this.body.reset();
+    const hashes = this.scrapeHashes;
+    const max = this.options.maxScrapeHashes;
+    const failure = parseScrapeParams(buf, head.queryStart, head.targetEnd, max, hashes);
+    if (failure !== null) {
+      writeFailure(w, failure);
+      return this.bencoded(head);
+    }
+    if (hashes.count === 0) {
+      if (this.options.fullScrape) return this.full(head);
+      writeFailure(w, 'full scrape is disabled on this tracker: give at least one info_hash');
+      return this.bencoded(head);
+    }
+    // Canonical bencode: the `files` keys in ascending byte order, each once.
+    const h = hashes.hashes;
+    const order = this.order;
+    order.length = 0;
+    for (let k = 0; k < hashes.count; k++) order.push(k);
+    order.sort((a, b) => h.compare(h, b * 20, b * 20 + 20, a * 20, a * 20 + 20));
+    writeScrapeStart(w);
+    for (let k = 0; k < order.length; k++) {
+      const i = order[k];
+      if (k > 0 && h.compare(h, order[k - 1] * 20, order[k - 1] * 20 + 20, i * 20, i * 20 + 20) === 0) continue;
+      this.tracker.scrape(h, i * 20, this.entry);
+      writeScrapeEntry(w, h, i * 20, this.entry);
+    }
+    writeScrapeEnd(w, this.tracker.options.minInterval);
+    return this.bencoded(head);
+  }
+
+  private async full(head: RequestHead): Promise<Buffer> {
+    const { keepAlive, acceptsGzip } = head;
+    const extraHead = keepAliveHeader(head);
+    const body = await this.fullScrape.body();
+    const bytes = acceptsGzip ? await body.gzipped() : body.plain;
+    const extra = `${acceptsGzip ? 'Content-Encoding: gzip\r\n' : ''}Vary: Accept-Encoding\r\n${extraHead}`;
+    const out = Buffer.allocUnsafe(HEAD_ROOM + extra.length + bytes.length);
+    const at = writeResponseHead(out, 0, 200, TEXT, bytes.length, keepAlive, extra);
+    bytes.copy(out, at);
+    return out.subarray(0, at + bytes.length);
+  }
+
+  /** Wraps the bencoded body just written into a 200 response. */
+  private bencoded(head: RequestHead): Buffer {
+    const body = this.body;
+    const extra = keepAliveHeader(head);
+    const out = Buffer.allocUnsafe(HEAD_ROOM + body.pos);
+    const at = writeResponseHead(out, 0, 200, TEXT, body.pos, head.keepAlive, extra);
+    out.set(body.buf.subarray(0, body.pos), at);
+    return out.subarray(0, at + body.pos);
+  }
+}
+
+/** HTTP/1.0 clients keep the connection only when the reply says so. */
+function keepAliveHeader(head: RequestHead | null): string {
+  return head !== null && head.version === 10 && head.keepAlive ? 'Connection: keep-alive\r\n' : '';
+}

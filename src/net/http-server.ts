@@ -1,0 +1,188 @@
+// HTTP/1.1 on plain net sockets: keep-alive, pipelining (answers in request order), bounded heads, and one timer
+// for all connections that cuts off slow and idle clients. No node:http objects per request.
+
+import net from 'node:net';
+import { createRequestHead, HEAD_ERROR, HEAD_INCOMPLETE, parseRequestHead } from '../protocol/http-request.ts';
+import { IPV4, writeEndpoint } from '../protocol/ip.ts';
+import { FAMILY_V4, FAMILY_V6 } from '../swarm/store.ts';
+import type { HttpClient, HttpHandler } from './http-handler.ts';
+
+export interface HttpServerOptions {
+  /** Largest request head accepted, in bytes. */
+  maxHeadBytes: number;
+  /** Milliseconds a client has to send a whole request head once it started one. */
+  headTimeoutMs: number;
+  /** Milliseconds an idle keep-alive connection is kept. */
+  idleTimeoutMs: number;
+}
+
+export const DEFAULT_HTTP_SERVER_OPTIONS: HttpServerOptions = {
+  maxHeadBytes: 8192,
+  headTimeoutMs: 10_000,
+  idleTimeoutMs: 60_000,
+};
+
+interface Connection {
+  socket: net.Socket;
+  client: HttpClient;
+  /** Bytes of a request head not yet complete. */
+  pending: Buffer | null;
+  /** When the unfinished request began (ms), 0 when none is pending. */
+  startedAt: number;
+  lastActivity: number;
+  /** A full scrape is being built: later pipelined requests wait. */
+  busy: boolean;
+}
+
+export class HttpServer {
+  readonly server: net.Server;
+  private readonly handler: HttpHandler;
+  private readonly options: HttpServerOptions;
+  private readonly connections = new Set<Connection>();
+  private readonly head = createRequestHead();
+  private readonly reaper: NodeJS.Timeout;
+  /** Requests cut off for being slow or idle. */
+  timeouts = 0;
+
+  constructor(handler: HttpHandler, options: HttpServerOptions = DEFAULT_HTTP_SERVER_OPTIONS) {
+    this.handler = handler;
+    this.options = options;
+    this.server = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
+    this.reaper = setInterval(() => this.reap(), 1000).unref();
+    this.server.on('close', () => clearInterval(this.reaper));
+  }
+
+  listen(port: number, host: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen({ port, host, ipv6Only: host.includes(':') }, () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+  }
+
+  /** Stops accepting and closes every connection. */
+  close(): Promise<void> {
+    for (const c of this.connections) c.socket.destroy();
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+
+  private accept(socket: net.Socket): void {
+    const addr = new Uint8Array(18);
+    const family = writeEndpoint(socket.remoteAddress ?? '', 0, addr);
+    if (family === 0) {
+      socket.destroy();
+      return;
+    }
+    const now = Date.now();
+    const c: Connection = {
+      socket,
+      client: { family: family === IPV4 ? FAMILY_V4 : FAMILY_V6, addr },
+      pending: null,
+      startedAt: 0,
+      lastActivity: now,
+      busy: false,
+    };
+    this.connections.add(c);
+    socket.on('data', (chunk: Buffer) => this.onData(c, chunk));
+    socket.on('error', () => socket.destroy());
+    socket.on('close', () => this.connections.delete(c));
+  }
+
+  private onData(c: Connection, chunk: Buffer): void {
+    c.lastActivity = Date.now();
+    if (c.startedAt === 0) c.startedAt = c.lastActivity;
+    const data = c.pending === null ? chunk : Buffer.concat([c.pending, chunk]);
+    c.pending = null;
+    if (c.busy) {
+      c.pending = data;
+      return;
+    }
+    this.process(c, data, 0);
+  }
+
+  /** Answers every complete request in `data` from `offset`, in order. */
+  private process(c: Connection, data: Buffer, offset: number): void {
+    const socket = c.socket;
+    const head = this.head;
+    let corked = false;
+    while (offset < data.length) {
+      const status = parseRequestHead(data, offset, data.length, head);
+      if (status === HEAD_INCOMPLETE) {
+        if (data.length - offset > this.options.maxHeadBytes) {
+          this.finish(c, this.handler.plain(431, 'request head too large\n', null));
+        } else {
+          c.pending = data.subarray(offset);
+        }
+        break;
+      }
+      if (head.headEnd - offset > this.options.maxHeadBytes) {
+        this.finish(c, this.handler.plain(431, 'request head too large\n', null));
+        break;
+      }
+      if (status === HEAD_ERROR) {
+        this.finish(c, this.handler.plain(head.errorStatus, `${head.errorReason}\n`, null));
+        break;
+      }
+      offset = head.headEnd;
+      c.startedAt = offset < data.length ? Date.now() : 0;
+      const keepAlive = head.keepAlive;
+      const response = this.handler.handle(data, head, c.client);
+      if (response instanceof Promise) {
+        // Hold later requests until this one is answered, so responses keep their order.
+        c.busy = true;
+        socket.pause();
+        const rest = data.subarray(offset);
+        response.then(
+          (bytes) => this.resume(c, bytes, keepAlive, rest),
+          () => this.finish(c, this.handler.plain(500, 'internal error\n', null)),
+        );
+        break;
+      }
+      if (!keepAlive) {
+        this.finish(c, response);
+        break;
+      }
+      if (!corked) {
+        socket.cork();
+        corked = true;
+      }
+      socket.write(response);
+    }
+    if (corked) socket.uncork();
+  }
+
+  private resume(c: Connection, bytes: Buffer, keepAlive: boolean, rest: Buffer): void {
+    c.busy = false;
+    if (c.socket.destroyed) return;
+    if (!keepAlive) {
+      this.finish(c, bytes);
+      return;
+    }
+    c.socket.write(bytes);
+    c.socket.resume();
+    const queued = c.pending === null ? rest : Buffer.concat([rest, c.pending]);
+    c.pending = null;
+    if (queued.length > 0) this.process(c, queued, 0);
+  }
+
+  /** Sends a last response and closes the connection. */
+  private finish(c: Connection, bytes: Buffer): void {
+    c.pending = null;
+    c.socket.end(bytes);
+    c.socket.destroySoon();
+  }
+
+  private reap(): void {
+    const now = Date.now();
+    const { headTimeoutMs, idleTimeoutMs } = this.options;
+    for (const c of this.connections) {
+      if (c.busy) continue;
+      if ((c.startedAt !== 0 && now - c.startedAt > headTimeoutMs) || now - c.lastActivity > idleTimeoutMs) {
+        this.timeouts++;
+        c.socket.destroy();
+      }
+    }
+  }
+}

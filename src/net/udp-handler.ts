@@ -1,0 +1,124 @@
+// One UDP datagram in, at most one reply out (BEP 15). Independent of the socket API, so the dgram path and a
+// batched path can share it, and tests can call it directly.
+
+import { createAnnounceRequest } from '../protocol/announce.ts';
+import type { ScrapeEntry } from '../protocol/http-replies.ts';
+import {
+  ACTION_ANNOUNCE,
+  ACTION_CONNECT,
+  ACTION_SCRAPE,
+  ANNOUNCE_REPLY_HEADER_SIZE,
+  createUdpRequest,
+  MAX_SCRAPE_HASHES,
+  parseUdpRequest,
+  SCRAPE_ENTRY_SIZE,
+  writeAnnounceHeader,
+  writeConnectReply,
+  writeError,
+  writeScrapeEntry,
+  writeScrapeHeader,
+} from '../protocol/udp.ts';
+import { FAMILY_V4 } from '../swarm/store.ts';
+import type { ConnectionIds } from '../tracker/connection-id.ts';
+import { PEERS_OWN_FAMILY, type Tracker } from '../tracker/tracker.ts';
+
+/** Peers per IPv6 reply: 20 + 66 × 18 = 1208 bytes, inside the 1280-byte IPv6 minimum MTU. */
+export const UDP_V6_MAX_PEERS = 66;
+
+export interface UdpCounters {
+  received: number;
+  dropped: number;
+  connects: number;
+  announces: number;
+  scrapes: number;
+  errors: number;
+}
+
+export class UdpHandler {
+  private readonly tracker: Tracker;
+  private readonly ids: ConnectionIds;
+  private readonly req = createUdpRequest(createAnnounceRequest());
+  private readonly endpoint = new Uint8Array(18);
+  private readonly entry: ScrapeEntry = { complete: 0, downloaded: 0, downloaders: 0, incomplete: 0 };
+  /** The reply of the last handle() call. */
+  readonly out: Buffer;
+  readonly counters: UdpCounters = { received: 0, dropped: 0, connects: 0, announces: 0, scrapes: 0, errors: 0 };
+
+  constructor(tracker: Tracker, ids: ConnectionIds) {
+    this.tracker = tracker;
+    this.ids = ids;
+    const maxPeers = tracker.options.maxPeers;
+    this.out = Buffer.alloc(
+      Math.max(ANNOUNCE_REPLY_HEADER_SIZE + maxPeers * 6, 8 + MAX_SCRAPE_HASHES * SCRAPE_ENTRY_SIZE, 1500),
+    );
+  }
+
+  /**
+   * Handles `msg[0, length)` from a client whose address is `addr` (4 bytes for FAMILY_V4, 16 for FAMILY_V6).
+   * Returns the reply's length in `this.out`, or 0 to send nothing.
+   */
+  handle(msg: Uint8Array, length: number, family: number, addr: Uint8Array): number {
+    const c = this.counters;
+    c.received++;
+    const req = this.req;
+    parseUdpRequest(msg, length, req);
+    const addrLength = family === FAMILY_V4 ? 4 : 16;
+    const now = this.tracker.clock.now;
+    if (req.action === ACTION_CONNECT) {
+      c.connects++;
+      const window = this.ids.window(now);
+      return writeConnectReply(this.out, req.transactionId, window, this.ids.mac(window, addr, addrLength));
+    }
+    if (req.action < 0) {
+      c.dropped++;
+      return 0;
+    }
+    if (!this.ids.verify(req.connectionIdHi, req.connectionIdLo, addr, addrLength, now)) {
+      return this.error('bad connection id', length);
+    }
+    if (req.error !== '') return this.error(req.error, length);
+    if (req.action === ACTION_ANNOUNCE) return this.announce(family, addr, addrLength, length);
+    if (req.action === ACTION_SCRAPE) return this.scrape(msg);
+    c.dropped++;
+    return 0;
+  }
+
+  private announce(family: number, addr: Uint8Array, addrLength: number, length: number): number {
+    const a = this.req.announce;
+    if (a.port === 0) return this.error('invalid port', length);
+    this.counters.announces++;
+    // The peer is the datagram's source address with the port it announced.
+    const ep = this.endpoint;
+    ep.set(addr.subarray(0, addrLength));
+    ep[addrLength] = a.port >> 8;
+    ep[addrLength + 1] = a.port & 0xff;
+    const maxWant = family === FAMILY_V4 ? this.tracker.options.maxPeers : UDP_V6_MAX_PEERS;
+    const r = this.tracker.announce(a, family, ep, PEERS_OWN_FAMILY, maxWant, false);
+    let at = writeAnnounceHeader(this.out, this.req.transactionId, r.interval, r.incomplete, r.complete);
+    const peers = r.peers;
+    if (family === FAMILY_V4) {
+      this.out.set(peers.v4.subarray(0, peers.v4Count * 6), at);
+      at += peers.v4Count * 6;
+    } else {
+      this.out.set(peers.v6.subarray(0, peers.v6Count * 18), at);
+      at += peers.v6Count * 18;
+    }
+    return at;
+  }
+
+  private scrape(msg: Uint8Array): number {
+    this.counters.scrapes++;
+    const req = this.req;
+    let at = writeScrapeHeader(this.out, req.transactionId);
+    for (let k = 0; k < req.scrapeCount; k++) {
+      this.tracker.scrape(msg, req.scrapeOffset + k * 20, this.entry);
+      at = writeScrapeEntry(this.out, at, this.entry.complete, this.entry.downloaded, this.entry.incomplete);
+    }
+    return at;
+  }
+
+  private error(message: string, requestLength: number): number {
+    this.counters.errors++;
+    return writeError(this.out, this.req.transactionId, message, requestLength);
+  }
+}

@@ -1,0 +1,149 @@
+// Parameters of HTTP announce (BEP 3, 7, 21, 23) and scrape (BEP 48) queries, parsed from raw bytes.
+// Every function is total: bad input yields a failure reason for the client, never an exception.
+
+import {
+  type AnnounceRequest,
+  EVENT_COMPLETED,
+  EVENT_NONE,
+  EVENT_PAUSED,
+  EVENT_STARTED,
+  EVENT_STOPPED,
+  HASH_LENGTH,
+  PEER_ID_LENGTH,
+  resetAnnounceRequest,
+} from './announce.ts';
+import { ascii, bytesEqual, parseDecimal, percentDecode, scanQuery } from './query.ts';
+
+const K_INFO_HASH = ascii('info_hash');
+const K_PEER_ID = ascii('peer_id');
+const K_PORT = ascii('port');
+const K_UPLOADED = ascii('uploaded');
+const K_DOWNLOADED = ascii('downloaded');
+const K_LEFT = ascii('left');
+const K_EVENT = ascii('event');
+const K_NUMWANT = ascii('numwant');
+const K_COMPACT = ascii('compact');
+const K_NO_PEER_ID = ascii('no_peer_id');
+
+const EVENTS: ReadonlyArray<[Uint8Array, number]> = [
+  [ascii('started'), EVENT_STARTED],
+  [ascii('completed'), EVENT_COMPLETED],
+  [ascii('stopped'), EVENT_STOPPED],
+  [ascii('paused'), EVENT_PAUSED],
+  [ascii('empty'), EVENT_NONE], // BEP 3: "empty" is the same as no event
+];
+
+/** The longest decimal a numeric parameter may carry (a 64-bit value, sign included). */
+const MAX_NUMBER_TEXT = 21;
+
+/**
+ * Parses announce parameters into `req`. Returns null when the request is usable, else the failure reason to send.
+ * Unknown parameters (key, trackerid, corrupt, supportcrypto, …) are accepted and ignored.
+ */
+export function parseAnnounceParams(src: Uint8Array, start: number, end: number, req: AnnounceRequest): string | null {
+  resetAnnounceRequest(req);
+  let failure: string | null = null;
+  let haveHash = false;
+  let havePeerId = false;
+  let havePort = false;
+
+  scanQuery(src, start, end, (s, ks, ke, vs, ve) => {
+    const klen = ke - ks;
+    if (klen === 9 && bytesEqual(s, ks, ke, K_INFO_HASH)) {
+      if (haveHash) failure = 'info_hash given more than once';
+      else if (percentDecode(s, vs, ve, req.infoHash, 0, HASH_LENGTH) !== HASH_LENGTH) {
+        failure = 'invalid info_hash: it must be 20 bytes, percent-encoded';
+      }
+      haveHash = true;
+    } else if (klen === 7 && bytesEqual(s, ks, ke, K_PEER_ID)) {
+      if (percentDecode(s, vs, ve, req.peerId, 0, PEER_ID_LENGTH) !== PEER_ID_LENGTH) {
+        failure = 'invalid peer_id: it must be 20 bytes, percent-encoded';
+      }
+      havePeerId = true;
+    } else if (klen === 4 && bytesEqual(s, ks, ke, K_PORT)) {
+      const port = parseDecimal(s, vs, ve);
+      if (!(port >= 1 && port <= 65535)) failure = 'invalid port: it must be a number from 1 to 65535';
+      req.port = port;
+      havePort = true;
+    } else if (klen === 4 && bytesEqual(s, ks, ke, K_LEFT)) {
+      req.left = numberParam(s, vs, ve);
+      if (req.left < 0) failure = 'invalid left: it must be a non-negative number';
+    } else if (klen === 8 && bytesEqual(s, ks, ke, K_UPLOADED)) {
+      req.uploaded = numberParam(s, vs, ve);
+      if (req.uploaded < 0) failure = 'invalid uploaded: it must be a non-negative number';
+    } else if (klen === 10 && bytesEqual(s, ks, ke, K_DOWNLOADED)) {
+      req.downloaded = numberParam(s, vs, ve);
+      if (req.downloaded < 0) failure = 'invalid downloaded: it must be a non-negative number';
+    } else if (klen === 5 && bytesEqual(s, ks, ke, K_EVENT)) {
+      const event = eventParam(s, vs, ve);
+      if (event < 0) failure = 'invalid event: use started, completed, stopped or paused';
+      else req.event = event;
+    } else if (klen === 7 && bytesEqual(s, ks, ke, K_NUMWANT)) {
+      const n = ve - vs <= MAX_NUMBER_TEXT ? parseDecimal(s, vs, ve) : Number.NaN;
+      if (Number.isNaN(n)) failure = 'invalid numwant: it must be a number';
+      else req.numwant = n < 0 ? -1 : n;
+    } else if (klen === 7 && bytesEqual(s, ks, ke, K_COMPACT)) {
+      req.compact = !(ve - vs === 1 && s[vs] === 0x30);
+    } else if (klen === 10 && bytesEqual(s, ks, ke, K_NO_PEER_ID)) {
+      req.noPeerId = !(ve - vs === 1 && s[vs] === 0x30);
+    }
+    return failure === null;
+  });
+
+  if (failure !== null) return failure;
+  if (!haveHash) return 'missing info_hash';
+  if (!havePeerId) return 'missing peer_id';
+  if (!havePort) return 'missing port';
+  return null;
+}
+
+function numberParam(src: Uint8Array, start: number, end: number): number {
+  if (end - start > MAX_NUMBER_TEXT) return -1;
+  const n = parseDecimal(src, start, end);
+  return Number.isNaN(n) ? -1 : n;
+}
+
+function eventParam(src: Uint8Array, start: number, end: number): number {
+  if (end === start) return EVENT_NONE;
+  for (const [name, event] of EVENTS) if (bytesEqual(src, start, end, name)) return event;
+  return -1;
+}
+
+export interface ScrapeHashes {
+  /** Room for `max` hashes of 20 bytes, packed. */
+  hashes: Buffer;
+  count: number;
+}
+
+export function createScrapeHashes(max: number): ScrapeHashes {
+  return { hashes: Buffer.alloc(max * HASH_LENGTH), count: 0 };
+}
+
+/**
+ * Collects every `info_hash` of a scrape query into `out` (at most `max`).
+ * Returns null when usable, else the failure reason. Zero hashes is a full-scrape request, which the caller decides on.
+ */
+export function parseScrapeParams(
+  src: Uint8Array,
+  start: number,
+  end: number,
+  max: number,
+  out: ScrapeHashes,
+): string | null {
+  out.count = 0;
+  let failure: string | null = null;
+  scanQuery(src, start, end, (s, ks, ke, vs, ve) => {
+    if (!bytesEqual(s, ks, ke, K_INFO_HASH)) return true;
+    if (out.count >= max) {
+      failure = `too many info_hash values: at most ${max} per scrape`;
+      return false;
+    }
+    if (percentDecode(s, vs, ve, out.hashes, out.count * HASH_LENGTH, HASH_LENGTH) !== HASH_LENGTH) {
+      failure = 'invalid info_hash: it must be 20 bytes, percent-encoded';
+      return false;
+    }
+    out.count++;
+    return true;
+  });
+  return failure;
+}

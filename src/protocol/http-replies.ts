@@ -1,0 +1,119 @@
+// Bencoded bodies of HTTP tracker replies. Keys are written in sorted order, as canonical bencode requires.
+
+import { type BencodeWriter, encodeKey } from './bencode.ts';
+import { formatIp } from './ip.ts';
+
+const K_COMPLETE = encodeKey('complete');
+const K_DOWNLOADED = encodeKey('downloaded');
+const K_DOWNLOADERS = encodeKey('downloaders');
+const K_EXTERNAL_IP = encodeKey('external ip');
+const K_FAILURE = encodeKey('failure reason');
+const K_FILES = encodeKey('files');
+const K_FLAGS = encodeKey('flags');
+const K_INCOMPLETE = encodeKey('incomplete');
+const K_INTERVAL = encodeKey('interval');
+const K_IP = encodeKey('ip');
+const K_MIN_INTERVAL = encodeKey('min interval');
+const K_MIN_REQUEST_INTERVAL = encodeKey('min_request_interval');
+const K_PEER_ID = encodeKey('peer id');
+const K_PEERS = encodeKey('peers');
+const K_PEERS6 = encodeKey('peers6');
+const K_PORT = encodeKey('port');
+const K_TRACKER_ID = encodeKey('tracker id');
+
+/** The peers chosen for one reply, as compact bytes per family, with peer ids when the dictionary model wants them. */
+export interface PeerLists {
+  v4: Uint8Array;
+  v4Count: number;
+  v6: Uint8Array;
+  v6Count: number;
+  /** 20 bytes per peer, v4 peers first then v6, or null when no peer ids are wanted. */
+  peerIds: Uint8Array | null;
+}
+
+export interface AnnounceReply {
+  complete: number;
+  incomplete: number;
+  downloaded: number;
+  interval: number;
+  minInterval: number;
+  /** The requester's address as 4 or 16 bytes (BEP 24). */
+  externalIp: Uint8Array;
+  externalIpLength: number;
+  /** '' to leave `tracker id` out. */
+  trackerId: string;
+  peers: PeerLists;
+}
+
+export function writeFailure(w: BencodeWriter, reason: string): void {
+  w.dict().raw(K_FAILURE).text(reason).end();
+}
+
+/** BEP 23 compact reply: `peers` (6 bytes each) and, when there are IPv6 peers, `peers6` (18 bytes each, BEP 7). */
+export function writeAnnounce(w: BencodeWriter, r: AnnounceReply, compact: boolean): void {
+  w.dict();
+  w.raw(K_COMPLETE).int(r.complete);
+  w.raw(K_DOWNLOADED).int(r.downloaded);
+  w.raw(K_EXTERNAL_IP).bytes(r.externalIp, 0, r.externalIpLength);
+  w.raw(K_INCOMPLETE).int(r.incomplete);
+  w.raw(K_INTERVAL).int(r.interval);
+  w.raw(K_MIN_INTERVAL).int(r.minInterval);
+  const p = r.peers;
+  if (compact) {
+    w.raw(K_PEERS).bytes(p.v4, 0, p.v4Count * 6);
+    if (p.v6Count > 0) w.raw(K_PEERS6).bytes(p.v6, 0, p.v6Count * 18);
+  } else {
+    w.raw(K_PEERS).list();
+    for (let k = 0; k < p.v4Count; k++) writePeerDict(w, p.v4, k * 6, 4, p.peerIds, k);
+    for (let k = 0; k < p.v6Count; k++) writePeerDict(w, p.v6, k * 18, 16, p.peerIds, p.v4Count + k);
+    w.end();
+  }
+  if (r.trackerId !== '') w.raw(K_TRACKER_ID).text(r.trackerId);
+  w.end();
+}
+
+/** The dictionary model of BEP 3: `ip` (text), `peer id` (unless no_peer_id), `port`. */
+function writePeerDict(
+  w: BencodeWriter,
+  src: Uint8Array,
+  at: number,
+  addressLength: number,
+  peerIds: Uint8Array | null,
+  index: number,
+): void {
+  w.dict();
+  w.raw(K_IP).text(formatIp(src, at, addressLength));
+  if (peerIds !== null) w.raw(K_PEER_ID).bytes(peerIds, index * 20, index * 20 + 20);
+  w.raw(K_PORT).int((src[at + addressLength] << 8) | src[at + addressLength + 1]);
+  w.end();
+}
+
+/** Per-torrent scrape figures (BEP 48, with `downloaders` from BEP 21). */
+export interface ScrapeEntry {
+  complete: number;
+  downloaded: number;
+  downloaders: number;
+  incomplete: number;
+}
+
+export const SCRAPE_ENTRY_MAX_SIZE = 20 + 3 + 90 + 4 * 14;
+
+export function writeScrapeStart(w: BencodeWriter): void {
+  w.dict().raw(K_FILES).dict();
+}
+
+/** One `files` entry; hashes must be written in ascending byte order and only once. */
+export function writeScrapeEntry(w: BencodeWriter, hash: Uint8Array, hashOff: number, e: ScrapeEntry): void {
+  w.bytes(hash, hashOff, hashOff + 20).dict();
+  w.raw(K_COMPLETE).int(e.complete);
+  w.raw(K_DOWNLOADED).int(e.downloaded);
+  w.raw(K_DOWNLOADERS).int(e.downloaders);
+  w.raw(K_INCOMPLETE).int(e.incomplete);
+  w.end();
+}
+
+export function writeScrapeEnd(w: BencodeWriter, minRequestInterval: number): void {
+  w.end();
+  w.raw(K_FLAGS).dict().raw(K_MIN_REQUEST_INTERVAL).int(minRequestInterval).end();
+  w.end();
+}

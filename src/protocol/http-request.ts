@@ -1,0 +1,228 @@
+// A strict, bounded HTTP/1.x request-head parser for the tracker's GET requests. It reads only what the tracker
+// needs (method, target, version, connection, accept-encoding, body framing) and refuses everything ambiguous.
+
+export const HEAD_INCOMPLETE = 0;
+export const HEAD_OK = 1;
+export const HEAD_ERROR = 2;
+
+export interface RequestHead {
+  /** Absolute offsets of the request target in the buffer; `queryStart` is one past '?' or `targetEnd`. */
+  targetStart: number;
+  pathEnd: number;
+  queryStart: number;
+  targetEnd: number;
+  isGet: boolean;
+  /** 10 for HTTP/1.0, 11 for HTTP/1.1. */
+  version: number;
+  keepAlive: boolean;
+  acceptsGzip: boolean;
+  /** Offset one past the blank line that ends the head. */
+  headEnd: number;
+  /** Status and reason when parseRequestHead returned HEAD_ERROR. */
+  errorStatus: number;
+  errorReason: string;
+}
+
+export function createRequestHead(): RequestHead {
+  return {
+    targetStart: 0,
+    pathEnd: 0,
+    queryStart: 0,
+    targetEnd: 0,
+    isGet: false,
+    version: 11,
+    keepAlive: true,
+    acceptsGzip: false,
+    headEnd: 0,
+    errorStatus: 0,
+    errorReason: '',
+  };
+}
+
+const CR = 0x0d;
+const LF = 0x0a;
+const SP = 0x20;
+const COLON = 0x3a;
+
+function fail(head: RequestHead, status: number, reason: string): number {
+  head.errorStatus = status;
+  head.errorReason = reason;
+  return HEAD_ERROR;
+}
+
+/** Token characters of RFC 9110 (header names, methods). */
+const TOKEN = new Uint8Array(256);
+for (const c of "!#$%&'*+-.^_`|~") TOKEN[c.charCodeAt(0)] = 1;
+for (let c = 0x30; c <= 0x39; c++) TOKEN[c] = 1;
+for (let c = 0x41; c <= 0x5a; c++) TOKEN[c] = 1;
+for (let c = 0x61; c <= 0x7a; c++) TOKEN[c] = 1;
+
+/**
+ * Parses the request head in `buf[start, end)`. Returns HEAD_INCOMPLETE until a blank line arrives (the caller bounds
+ * how much it buffers), HEAD_OK with `head` filled, or HEAD_ERROR with a status to answer before closing.
+ * Lines end in CRLF or a bare LF. A request with a body (Content-Length > 0 or any Transfer-Encoding) is refused:
+ * tracker requests have none, and refusing them rules out request smuggling.
+ */
+export function parseRequestHead(buf: Uint8Array, start: number, end: number, head: RequestHead): number {
+  // Find the end of the head first, so nothing is parsed twice while bytes trickle in.
+  let headEnd = -1;
+  for (let i = buf.indexOf(LF, start); i >= 0 && i < end; i = buf.indexOf(LF, i + 1)) {
+    if (i + 1 < end && buf[i + 1] === LF) {
+      headEnd = i + 2;
+      break;
+    }
+    if (i + 2 < end && buf[i + 1] === CR && buf[i + 2] === LF) {
+      headEnd = i + 3;
+      break;
+    }
+  }
+  if (headEnd < 0) return HEAD_INCOMPLETE;
+  head.headEnd = headEnd;
+
+  // Request line: METHOD SP target SP HTTP/1.x
+  let i = start;
+  while (i < headEnd && TOKEN[buf[i]]) i++;
+  if (i === start || buf[i] !== SP) return fail(head, 400, 'malformed request line');
+  head.isGet = i - start === 3 && buf[start] === 0x47 && buf[start + 1] === 0x45 && buf[start + 2] === 0x54;
+  head.targetStart = ++i;
+  head.pathEnd = -1;
+  while (i < headEnd && buf[i] > SP && buf[i] < 0x7f) {
+    if (buf[i] === 0x3f && head.pathEnd < 0) head.pathEnd = i;
+    i++;
+  }
+  head.targetEnd = i;
+  if (head.targetEnd === head.targetStart || buf[i] !== SP || buf[head.targetStart] !== 0x2f) {
+    return fail(head, 400, 'malformed request target');
+  }
+  if (head.pathEnd < 0) {
+    head.pathEnd = head.targetEnd;
+    head.queryStart = head.targetEnd;
+  } else {
+    head.queryStart = head.pathEnd + 1;
+  }
+  i++;
+  // HTTP/1.0 or HTTP/1.1
+  if (
+    i + 8 > headEnd ||
+    buf[i] !== 0x48 ||
+    buf[i + 1] !== 0x54 ||
+    buf[i + 2] !== 0x54 ||
+    buf[i + 3] !== 0x50 ||
+    buf[i + 4] !== 0x2f ||
+    buf[i + 5] !== 0x31 ||
+    buf[i + 6] !== 0x2e ||
+    (buf[i + 7] !== 0x30 && buf[i + 7] !== 0x31)
+  ) {
+    return fail(head, 505, 'HTTP version not supported');
+  }
+  head.version = buf[i + 7] === 0x31 ? 11 : 10;
+  head.keepAlive = head.version === 11;
+  head.acceptsGzip = false;
+  i += 8;
+  i = lineEnd(buf, i);
+  if (i < 0) return fail(head, 400, 'malformed request line');
+
+  // Header fields.
+  while (i < headEnd) {
+    if (buf[i] === LF || (buf[i] === CR && buf[i + 1] === LF)) break; // the blank line
+    const nameStart = i;
+    while (TOKEN[buf[i]]) i++;
+    const nameEnd = i;
+    if (nameEnd === nameStart || buf[i] !== COLON) return fail(head, 400, 'malformed header field');
+    i++;
+    while (buf[i] === SP || buf[i] === 0x09) i++;
+    const valueStart = i;
+    while (i < headEnd && buf[i] !== CR && buf[i] !== LF) {
+      if (buf[i] < SP && buf[i] !== 0x09) return fail(head, 400, 'control character in header field');
+      i++;
+    }
+    let valueEnd = i;
+    while (valueEnd > valueStart && (buf[valueEnd - 1] === SP || buf[valueEnd - 1] === 0x09)) valueEnd--;
+    i = lineEnd(buf, i);
+    if (i < 0) return fail(head, 400, 'malformed header field');
+    const status = readHeader(buf, nameStart, nameEnd, valueStart, valueEnd, head);
+    if (status !== 0) return status;
+  }
+  return HEAD_OK;
+}
+
+/** Steps over CRLF or LF at `i`; -1 if neither is there. */
+function lineEnd(buf: Uint8Array, i: number): number {
+  if (buf[i] === CR && buf[i + 1] === LF) return i + 2;
+  if (buf[i] === LF) return i + 1;
+  return -1;
+}
+
+function nameIs(buf: Uint8Array, start: number, end: number, lowerName: string): boolean {
+  if (end - start !== lowerName.length) return false;
+  for (let k = 0; k < lowerName.length; k++) if ((buf[start + k] | 0x20) !== lowerName.charCodeAt(k)) return false;
+  return true;
+}
+
+function valueText(buf: Uint8Array, start: number, end: number): string {
+  return Buffer.from(buf.buffer, buf.byteOffset + start, end - start)
+    .toString('latin1')
+    .toLowerCase();
+}
+
+function readHeader(buf: Uint8Array, ns: number, ne: number, vs: number, ve: number, head: RequestHead): number {
+  const len = ne - ns;
+  if (len === 10 && nameIs(buf, ns, ne, 'connection')) {
+    const v = valueText(buf, vs, ve);
+    if (/(^|[\s,])close($|[\s,])/.test(v)) head.keepAlive = false;
+    else if (/(^|[\s,])keep-alive($|[\s,])/.test(v)) head.keepAlive = true;
+  } else if (len === 15 && nameIs(buf, ns, ne, 'accept-encoding')) {
+    head.acceptsGzip = acceptsGzip(valueText(buf, vs, ve));
+  } else if (len === 14 && nameIs(buf, ns, ne, 'content-length')) {
+    if (!/^0+$/.test(valueText(buf, vs, ve))) return fail(head, 400, 'requests with a body are not accepted');
+  } else if (len === 17 && nameIs(buf, ns, ne, 'transfer-encoding')) {
+    return fail(head, 400, 'requests with a body are not accepted');
+  }
+  return 0;
+}
+
+/** True when an Accept-Encoding value lists gzip (or `*`) without `q=0`. */
+export function acceptsGzip(value: string): boolean {
+  for (const item of value.split(',')) {
+    const [coding, ...params] = item.trim().split(';');
+    const name = coding.trim();
+    if (name !== 'gzip' && name !== '*' && name !== 'x-gzip') continue;
+    const q = params.map((p) => p.trim()).find((p) => p.startsWith('q='));
+    if (q === undefined || Number.parseFloat(q.slice(2)) > 0) return true;
+  }
+  return false;
+}
+
+const STATUS_TEXT: Record<number, string> = {
+  200: 'OK',
+  400: 'Bad Request',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  408: 'Request Timeout',
+  431: 'Request Header Fields Too Large',
+  500: 'Internal Server Error',
+  503: 'Service Unavailable',
+  505: 'HTTP Version Not Supported',
+};
+
+/**
+ * Writes a complete response head into `out` at `off` and returns the offset after it.
+ * `extra` holds whole header lines (each ending in CRLF), e.g. `Content-Encoding: gzip\r\n`.
+ */
+export function writeResponseHead(
+  out: Uint8Array,
+  off: number,
+  status: number,
+  contentType: string,
+  contentLength: number,
+  keepAlive: boolean,
+  extra = '',
+): number {
+  const text =
+    `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}\r\n` +
+    `Content-Type: ${contentType}\r\nContent-Length: ${contentLength}\r\n` +
+    (keepAlive ? '' : 'Connection: close\r\n') +
+    `${extra}\r\n`;
+  for (let k = 0; k < text.length; k++) out[off + k] = text.charCodeAt(k);
+  return off + text.length;
+}

@@ -1,0 +1,285 @@
+// The swarm store: torrents, their peers, counters, selection and expiry. Synchronous, no I/O, no protocols.
+//
+// A torrent is a small integer id into parallel typed arrays; the info hash → id map is an open-addressing table
+// keyed with a per-process secret. Peers live in one PeerPool per address family (see peer-pool.ts). A peer is its
+// address and port: the same endpoint announcing over HTTP and UDP is one peer.
+
+import { KeyedHasher } from './keyed-hash.ts';
+import { FLAG_COMPLETED, PeerPool } from './peer-pool.ts';
+import { grow } from './typed-array.ts';
+
+export const FAMILY_V4 = 0;
+export const FAMILY_V6 = 1;
+export const ENDPOINT_SIZE = [6, 18] as const;
+export const HASH_SIZE = 20;
+
+const EMPTY = -1;
+const MIN_TABLE = 1024;
+
+export interface StoreOptions {
+  /** Seconds without an announce after which a peer is dropped. */
+  peerTtl: number;
+}
+
+/** What announce() reports; one reused object. */
+export interface AnnounceOutcome {
+  torrent: number;
+  /** The requester's slot in its family's pool, to leave it out of its own peer list. */
+  slot: number;
+}
+
+export class SwarmStore {
+  readonly pools: readonly [PeerPool, PeerPool];
+  private readonly hasher = new KeyedHasher();
+  private readonly peerTtl: number;
+  /** How stale a torrent's last sweep may be before touching it sweeps it again. */
+  readonly sweepEvery: number;
+
+  // Per-torrent arrays, indexed by torrent id.
+  private hashes: Uint8Array;
+  private alive: Uint8Array;
+  private downloadedCount: Uint32Array;
+  private lastSwept: Uint32Array;
+  private capacity: number;
+  private readonly freeIds: number[] = [];
+  private nextId = 0;
+  /** Live torrents. */
+  torrents = 0;
+
+  // info hash → torrent id.
+  private table: Int32Array;
+  private tableMask: number;
+
+  private sweepCursor = 0;
+  private readonly outcome: AnnounceOutcome = { torrent: -1, slot: -1 };
+
+  constructor(options: StoreOptions, capacity = 1024) {
+    this.peerTtl = options.peerTtl;
+    this.sweepEvery = Math.max(1, Math.min(60, Math.floor(options.peerTtl / 4)));
+    this.capacity = capacity;
+    this.hashes = new Uint8Array(capacity * HASH_SIZE);
+    this.alive = new Uint8Array(capacity);
+    this.downloadedCount = new Uint32Array(capacity);
+    this.lastSwept = new Uint32Array(capacity);
+    this.table = new Int32Array(MIN_TABLE).fill(EMPTY);
+    this.tableMask = MIN_TABLE - 1;
+    this.pools = [new PeerPool(6, this.hasher, capacity), new PeerPool(18, this.hasher, capacity)];
+  }
+
+  /** Peers stored, both families. */
+  get peers(): number {
+    return this.pools[0].size + this.pools[1].size;
+  }
+
+  /** The torrent id of `hash[off…off+20]`, or -1. */
+  find(hash: Uint8Array, off: number): number {
+    const mask = this.tableMask;
+    let i = this.hasher.hashBytes(hash, off, HASH_SIZE, 0) & mask;
+    for (;;) {
+      const id = this.table[i];
+      if (id === EMPTY) return -1;
+      if (this.hashEquals(id, hash, off)) return id;
+      i = (i + 1) & mask;
+    }
+  }
+
+  /**
+   * Records an announce from the peer at `endpoint` (6 or 18 compact bytes by `family`).
+   * `seeder`: left is 0. `partial`: a BEP 21 partial seed. `completed`: the announce carried event=completed, which
+   * counts once per peer and only from a seeder.
+   */
+  announce(
+    hash: Uint8Array,
+    family: number,
+    endpoint: Uint8Array,
+    peerId: Uint8Array,
+    seeder: boolean,
+    partial: boolean,
+    completed: boolean,
+    now: number,
+  ): AnnounceOutcome {
+    let tid = this.find(hash, 0);
+    if (tid < 0) tid = this.create(hash, now);
+    else this.maybeSweep(tid, now);
+    const pool = this.pools[family];
+    const uploadOnly = seeder || partial;
+    const isPartial = partial && !seeder;
+    let slot = pool.find(tid, endpoint, 0);
+    if (slot < 0) slot = pool.insert(tid, endpoint, 0, peerId, uploadOnly, isPartial, now);
+    else slot = pool.update(tid, slot, peerId, uploadOnly, isPartial, now);
+    if (completed && seeder && (pool.flags[slot] & FLAG_COMPLETED) === 0) {
+      pool.flags[slot] |= FLAG_COMPLETED;
+      this.downloadedCount[tid]++;
+    }
+    this.outcome.torrent = tid;
+    this.outcome.slot = slot;
+    return this.outcome;
+  }
+
+  /** Removes the peer at `endpoint` from the torrent (event=stopped); returns the torrent id or -1 if it is gone. */
+  stop(hash: Uint8Array, family: number, endpoint: Uint8Array, now: number): number {
+    const tid = this.find(hash, 0);
+    if (tid < 0) return -1;
+    const pool = this.pools[family];
+    const slot = pool.find(tid, endpoint, 0);
+    if (slot >= 0) pool.remove(tid, slot);
+    this.maybeSweep(tid, now);
+    return this.dropIfEmpty(tid) ? -1 : tid;
+  }
+
+  /** Looks a torrent up for a scrape, sweeping it if due; -1 when unknown. Never creates one. */
+  lookup(hash: Uint8Array, off: number, now: number): number {
+    const tid = this.find(hash, off);
+    if (tid < 0) return -1;
+    this.maybeSweep(tid, now);
+    return this.dropIfEmpty(tid) ? -1 : tid;
+  }
+
+  /** Seeders (left = 0), both families. */
+  complete(tid: number): number {
+    const [a, b] = this.pools;
+    return a.count[tid] - a.downloaders[tid] - a.partials[tid] + b.count[tid] - b.downloaders[tid] - b.partials[tid];
+  }
+
+  /** Everyone else: downloaders and partial seeds. */
+  incomplete(tid: number): number {
+    const [a, b] = this.pools;
+    return a.downloaders[tid] + a.partials[tid] + b.downloaders[tid] + b.partials[tid];
+  }
+
+  /** BEP 21: active downloaders, partial seeds left out. */
+  downloaders(tid: number): number {
+    return this.pools[0].downloaders[tid] + this.pools[1].downloaders[tid];
+  }
+
+  /** Completed events counted. */
+  downloaded(tid: number): number {
+    return this.downloadedCount[tid];
+  }
+
+  /** Copies torrent `tid`'s info hash to `dst` at `off`. */
+  copyHash(tid: number, dst: Uint8Array, off: number): void {
+    dst.set(this.hashes.subarray(tid * HASH_SIZE, tid * HASH_SIZE + HASH_SIZE), off);
+  }
+
+  /** True while `tid` names a live torrent (ids are reused after a torrent is dropped). */
+  isAlive(tid: number): boolean {
+    return tid < this.nextId && this.alive[tid] === 1;
+  }
+
+  /** One past the highest torrent id ever handed out: iterate [0, idLimit) with isAlive(). */
+  get idLimit(): number {
+    return this.nextId;
+  }
+
+  /**
+   * Background expiry: sweeps the next `budget` torrent ids whose last sweep is due, wrapping around.
+   * Called on a timer so that idle torrents lose their peers and disappear without being touched.
+   */
+  sweepSome(now: number, budget: number): void {
+    for (let k = 0; k < budget && this.nextId > 0; k++) {
+      if (this.sweepCursor >= this.nextId) this.sweepCursor = 0;
+      const tid = this.sweepCursor++;
+      if (this.alive[tid] === 1) {
+        this.maybeSweep(tid, now);
+        this.dropIfEmpty(tid);
+      }
+    }
+  }
+
+  private maybeSweep(tid: number, now: number): void {
+    if (now - this.lastSwept[tid] < this.sweepEvery) return;
+    this.lastSwept[tid] = now;
+    const deadline = now - this.peerTtl;
+    if (deadline <= 0) return;
+    this.pools[0].expire(tid, deadline);
+    this.pools[1].expire(tid, deadline);
+  }
+
+  private dropIfEmpty(tid: number): boolean {
+    if (this.pools[0].count[tid] !== 0 || this.pools[1].count[tid] !== 0) return false;
+    this.tableDelete(tid);
+    this.alive[tid] = 0;
+    this.downloadedCount[tid] = 0;
+    this.freeIds.push(tid);
+    this.torrents--;
+    return true;
+  }
+
+  private create(hash: Uint8Array, now: number): number {
+    let tid = this.freeIds.pop();
+    if (tid === undefined) {
+      if (this.nextId === this.capacity) this.grow();
+      tid = this.nextId++;
+    }
+    this.hashes.set(hash.subarray(0, HASH_SIZE), tid * HASH_SIZE);
+    this.alive[tid] = 1;
+    this.downloadedCount[tid] = 0;
+    this.lastSwept[tid] = now;
+    this.torrents++;
+    this.tableAdd(tid);
+    return tid;
+  }
+
+  private grow(): void {
+    const capacity = this.capacity * 2;
+    this.hashes = grow(this.hashes, capacity * HASH_SIZE);
+    this.alive = grow(this.alive, capacity);
+    this.downloadedCount = grow(this.downloadedCount, capacity);
+    this.lastSwept = grow(this.lastSwept, capacity);
+    this.pools[0].growTorrents(capacity);
+    this.pools[1].growTorrents(capacity);
+    this.capacity = capacity;
+  }
+
+  private hashEquals(tid: number, hash: Uint8Array, off: number): boolean {
+    const at = tid * HASH_SIZE;
+    for (let b = 0; b < HASH_SIZE; b++) if (this.hashes[at + b] !== hash[off + b]) return false;
+    return true;
+  }
+
+  private homeOf(tid: number): number {
+    return this.hasher.hashBytes(this.hashes, tid * HASH_SIZE, HASH_SIZE, 0) & this.tableMask;
+  }
+
+  private tableAdd(tid: number): void {
+    if ((this.torrents + 1) * 2 > this.table.length) this.rehash(this.table.length * 2);
+    let i = this.homeOf(tid);
+    while (this.table[i] !== EMPTY) i = (i + 1) & this.tableMask;
+    this.table[i] = tid;
+  }
+
+  /** Backward-shift deletion (see PeerPool.indexDelete). Called while `torrents` still counts `tid`. */
+  private tableDelete(tid: number): void {
+    const mask = this.tableMask;
+    let hole = this.homeOf(tid);
+    while (this.table[hole] !== tid) hole = (hole + 1) & mask;
+    let j = hole;
+    for (;;) {
+      j = (j + 1) & mask;
+      const other = this.table[j];
+      if (other === EMPTY) break;
+      const home = this.homeOf(other);
+      const homeBetween = hole <= j ? home > hole && home <= j : home > hole || home <= j;
+      if (!homeBetween) {
+        this.table[hole] = other;
+        hole = j;
+      }
+    }
+    this.table[hole] = EMPTY;
+    if (this.table.length > MIN_TABLE && this.torrents * 8 < this.table.length) this.rehash(this.table.length / 2);
+  }
+
+  private rehash(size: number): void {
+    const old = this.table;
+    this.table = new Int32Array(size).fill(EMPTY);
+    this.tableMask = size - 1;
+    for (let k = 0; k < old.length; k++) {
+      const tid = old[k];
+      if (tid === EMPTY) continue;
+      let i = this.homeOf(tid);
+      while (this.table[i] !== EMPTY) i = (i + 1) & this.tableMask;
+      this.table[i] = tid;
+    }
+  }
+}

@@ -1,0 +1,190 @@
+// What a tracker decides, the same for every protocol: how many peers a client gets and of which family, whom it
+// never gets (itself; seeders when it is a seeder), intervals with jitter, what a scrape reports.
+
+import {
+  type AnnounceRequest,
+  EVENT_COMPLETED,
+  EVENT_PAUSED,
+  EVENT_STOPPED,
+  HASH_LENGTH,
+} from '../protocol/announce.ts';
+import type { AnnounceReply, PeerLists, ScrapeEntry } from '../protocol/http-replies.ts';
+import { FAMILY_V4, FAMILY_V6, type SwarmStore } from '../swarm/store.ts';
+import type { Clock } from './clock.ts';
+
+export interface TrackerOptions {
+  interval: number;
+  minInterval: number;
+  /** Cap on peers per reply; also the most a client may ask for. */
+  maxPeers: number;
+  /** Peers sent when the client does not say. */
+  defaultNumwant: number;
+  trackerId: string;
+}
+
+/** Which families of peers a reply carries. */
+export const PEERS_OWN_FAMILY = 0; // UDP: the datagram format fixes the family
+export const PEERS_BOTH_FAMILIES = 1; // HTTP: `peers` and `peers6`
+
+export class Tracker {
+  readonly store: SwarmStore;
+  readonly clock: Clock;
+  readonly options: TrackerOptions;
+  /** The reply of the last announce(); reused, valid until the next call. */
+  readonly reply: AnnounceReply;
+  private readonly slots: Int32Array;
+  private peerIdBuffer = new Uint8Array(0);
+
+  constructor(store: SwarmStore, clock: Clock, options: TrackerOptions) {
+    this.store = store;
+    this.clock = clock;
+    this.options = options;
+    this.slots = new Int32Array(options.maxPeers);
+    const peers: PeerLists = {
+      v4: new Uint8Array(options.maxPeers * 6),
+      v4Count: 0,
+      v6: new Uint8Array(options.maxPeers * 18),
+      v6Count: 0,
+      peerIds: null,
+    };
+    this.reply = {
+      complete: 0,
+      incomplete: 0,
+      downloaded: 0,
+      interval: options.interval,
+      minInterval: options.minInterval,
+      externalIp: new Uint8Array(16),
+      externalIpLength: 0,
+      trackerId: options.trackerId,
+      peers,
+    };
+  }
+
+  /** The peers-per-reply a request gets: its numwant, else the default, never above the cap. */
+  wanted(numwant: number): number {
+    if (numwant < 0) return Math.min(this.options.defaultNumwant, this.options.maxPeers);
+    return Math.min(numwant, this.options.maxPeers);
+  }
+
+  /**
+   * Handles an announce from the peer whose compact endpoint (6 or 18 bytes by `family`) is `endpoint`.
+   * `maxWant` caps the peers further (UDP over IPv6 keeps its datagram small). Fills and returns `this.reply`.
+   */
+  announce(
+    req: AnnounceRequest,
+    family: number,
+    endpoint: Uint8Array,
+    which: number,
+    maxWant: number,
+    withPeerIds: boolean,
+  ): AnnounceReply {
+    const store = this.store;
+    const now = this.clock.now;
+    const r = this.reply;
+    const peers = r.peers;
+    peers.v4Count = 0;
+    peers.v6Count = 0;
+    peers.peerIds = null;
+    r.externalIpLength = family === FAMILY_V4 ? 4 : 16;
+    r.externalIp.set(endpoint.subarray(0, r.externalIpLength));
+    r.interval = this.jitteredInterval();
+
+    let tid: number;
+    if (req.event === EVENT_STOPPED) {
+      tid = store.stop(req.infoHash, family, endpoint, now);
+    } else {
+      const seeder = req.left === 0;
+      const outcome = store.announce(
+        req.infoHash,
+        family,
+        endpoint,
+        req.peerId,
+        seeder,
+        req.event === EVENT_PAUSED,
+        req.event === EVENT_COMPLETED,
+        now,
+      );
+      tid = outcome.torrent;
+      const uploadOnly = seeder || req.event === EVENT_PAUSED;
+      this.selectPeers(tid, family, outcome.slot, uploadOnly, Math.min(this.wanted(req.numwant), maxWant), which);
+      if (withPeerIds) this.collectPeerIds();
+    }
+    if (tid < 0) {
+      r.complete = 0;
+      r.incomplete = 0;
+      r.downloaded = 0;
+    } else {
+      r.complete = store.complete(tid);
+      r.incomplete = store.incomplete(tid);
+      r.downloaded = store.downloaded(tid);
+    }
+    return r;
+  }
+
+  /** Fills `entry` with the figures of the torrent `hashes[off…off+20]`; an unknown torrent reads as zeros. */
+  scrape(hashes: Uint8Array, off: number, entry: ScrapeEntry): void {
+    const store = this.store;
+    const tid = store.lookup(hashes, off, this.clock.now);
+    if (tid < 0) {
+      entry.complete = entry.incomplete = entry.downloaded = entry.downloaders = 0;
+      return;
+    }
+    entry.complete = store.complete(tid);
+    entry.incomplete = store.incomplete(tid);
+    entry.downloaded = store.downloaded(tid);
+    entry.downloaders = store.downloaders(tid);
+  }
+
+  /** The announce interval, spread ±10 % so that clients started together do not stay in lockstep. */
+  jitteredInterval(): number {
+    const { interval, minInterval } = this.options;
+    const spread = Math.floor(interval / 10);
+    return Math.max(minInterval, interval - spread + Math.floor(Math.random() * (2 * spread + 1)));
+  }
+
+  /** Peers of `f` that may go to the requester: downloaders only for an upload-only requester, never itself. */
+  private candidates(tid: number, f: number, family: number, uploadOnly: boolean): number {
+    const pool = this.store.pools[f];
+    const n = uploadOnly ? pool.downloaders[tid] : pool.count[tid];
+    return f === family && n > 0 && !uploadOnly ? n - 1 : n;
+  }
+
+  private selectPeers(tid: number, family: number, self: number, uploadOnly: boolean, want: number, which: number) {
+    const peers = this.reply.peers;
+    const [v4, v6] = this.store.pools;
+    let want4: number;
+    let want6: number;
+    if (which === PEERS_OWN_FAMILY) {
+      want4 = family === FAMILY_V4 ? want : 0;
+      want6 = family === FAMILY_V6 ? want : 0;
+    } else {
+      // Both families: share `want` in proportion to what each family has, then give any shortfall to the other.
+      const a4 = this.candidates(tid, FAMILY_V4, family, uploadOnly);
+      const a6 = this.candidates(tid, FAMILY_V6, family, uploadOnly);
+      const total = a4 + a6;
+      want4 = total === 0 ? 0 : Math.min(a4, Math.round((want * a4) / total));
+      want6 = Math.min(a6, want - want4);
+      want4 = Math.min(a4, want - want6);
+    }
+    const n4 = v4.select(tid, uploadOnly, family === FAMILY_V4 ? self : -1, want4, this.slots, 0);
+    v4.writeEndpoints(this.slots, 0, n4, peers.v4, 0);
+    peers.v4Count = n4;
+    const n6 = v6.select(tid, uploadOnly, family === FAMILY_V6 ? self : -1, want6, this.slots, n4);
+    v6.writeEndpoints(this.slots, n4, n6, peers.v6, 0);
+    peers.v6Count = n6;
+  }
+
+  /** Copies the peer ids of the peers just selected (their slots are still in `this.slots`). */
+  private collectPeerIds(): void {
+    const peers = this.reply.peers;
+    const n = peers.v4Count + peers.v6Count;
+    if (this.peerIdBuffer.length < n * HASH_LENGTH) this.peerIdBuffer = new Uint8Array(n * HASH_LENGTH);
+    const [v4, v6] = this.store.pools;
+    for (let k = 0; k < n; k++) {
+      const pool = k < peers.v4Count ? v4 : v6;
+      const at = this.slots[k] * 20;
+      this.peerIdBuffer.set(pool.peerIds.subarray(at, at + 20), k * 20);
+    }
+    peers.peerIds = this.peerIdBuffer;
+  }
+}

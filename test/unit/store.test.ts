@@ -1,0 +1,155 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import fc from 'fast-check';
+import { FAMILY_V4, FAMILY_V6, SwarmStore } from '../../src/swarm/store.ts';
+
+// A plain model of the store: torrent → endpoint → peer state.
+interface ModelPeer {
+  seeder: boolean;
+  partial: boolean;
+  completedCounted: boolean;
+}
+interface ModelTorrent {
+  peers: Map<string, ModelPeer>;
+  downloaded: number;
+}
+
+function hashOf(n: number): Buffer {
+  const h = Buffer.alloc(20);
+  h.writeUInt32BE(Math.imul(n, 2654435761) >>> 0, 0);
+  h[19] = n;
+  return h;
+}
+
+function endpointOf(family: number, n: number): Buffer {
+  const ep = Buffer.alloc(family === FAMILY_V4 ? 6 : 18);
+  ep[0] = 10;
+  ep[ep.length - 3] = n >> 8;
+  ep[ep.length - 2] = 0x1a;
+  ep[ep.length - 1] = n & 0xff;
+  return ep;
+}
+
+const op = fc.oneof(
+  fc.record({
+    kind: fc.constant('announce' as const),
+    torrent: fc.nat(5),
+    family: fc.constantFrom(FAMILY_V4, FAMILY_V6),
+    peer: fc.nat(40),
+    seeder: fc.boolean(),
+    partial: fc.boolean(),
+    completed: fc.boolean(),
+    want: fc.nat(60),
+  }),
+  fc.record({
+    kind: fc.constant('stop' as const),
+    torrent: fc.nat(5),
+    family: fc.constantFrom(FAMILY_V4, FAMILY_V6),
+    peer: fc.nat(40),
+  }),
+);
+
+test('the store agrees with a plain model over random announce/stop sequences', () => {
+  fc.assert(
+    fc.property(fc.array(op, { maxLength: 400 }), (ops) => {
+      const store = new SwarmStore({ peerTtl: 1_000_000 }, 2);
+      const model = new Map<number, ModelTorrent>();
+      const slots = new Int32Array(64);
+      for (const o of ops) {
+        const key = `${o.family}/${o.peer}`;
+        const ep = endpointOf(o.family, o.peer);
+        if (o.kind === 'stop') {
+          store.stop(hashOf(o.torrent), o.family, ep, 1);
+          const t = model.get(o.torrent);
+          t?.peers.delete(key);
+          if (t && t.peers.size === 0) model.delete(o.torrent);
+        } else {
+          const peerId = Buffer.alloc(20, o.peer);
+          const out = store.announce(hashOf(o.torrent), o.family, ep, peerId, o.seeder, o.partial, o.completed, 1);
+          let t = model.get(o.torrent);
+          if (!t) {
+            t = { peers: new Map(), downloaded: 0 };
+            model.set(o.torrent, t);
+          }
+          const prev = t.peers.get(key);
+          const p: ModelPeer = {
+            seeder: o.seeder,
+            partial: o.partial && !o.seeder,
+            completedCounted: prev?.completedCounted ?? false,
+          };
+          if (o.completed && o.seeder && !p.completedCounted) {
+            p.completedCounted = true;
+            t.downloaded++;
+          }
+          t.peers.set(key, p);
+
+          // Selection: distinct, never the requester, only downloaders for an upload-only requester.
+          const pool = store.pools[o.family];
+          const uploadOnly = o.seeder || o.partial;
+          const n = pool.select(out.torrent, uploadOnly, out.slot, o.want, slots, 0);
+          const candidates = [...t.peers.entries()].filter(
+            ([k, q]) => k !== key && k.startsWith(`${o.family}/`) && (!uploadOnly || !(q.seeder || q.partial)),
+          );
+          assert.equal(n, Math.min(o.want, candidates.length));
+          const picked = new Set<string>();
+          for (let i = 0; i < n; i++) {
+            const at = slots[i] * pool.stride;
+            const id = pool.endpoints[at + pool.stride - 3] * 256 + pool.endpoints[at + pool.stride - 1];
+            const k = `${o.family}/${id}`;
+            assert.ok(!picked.has(k), 'a peer picked twice');
+            picked.add(k);
+            assert.ok(
+              candidates.some(([c]) => c === k),
+              `picked ${k}, not a candidate`,
+            );
+          }
+        }
+        // Counters agree for every torrent.
+        assert.equal(store.torrents, model.size);
+        for (const [n, t] of model) {
+          const tid = store.find(hashOf(n), 0);
+          assert.ok(tid >= 0);
+          const peers = [...t.peers.values()];
+          assert.equal(store.complete(tid), peers.filter((p) => p.seeder).length);
+          assert.equal(store.incomplete(tid), peers.filter((p) => !p.seeder).length);
+          assert.equal(store.downloaders(tid), peers.filter((p) => !p.seeder && !p.partial).length);
+          assert.equal(store.downloaded(tid), t.downloaded);
+        }
+      }
+      assert.equal(
+        store.peers,
+        [...model.values()].reduce((s, t) => s + t.peers.size, 0),
+      );
+    }),
+    { numRuns: 300 },
+  );
+});
+
+test('peers expire after the TTL and empty torrents are dropped', () => {
+  const store = new SwarmStore({ peerTtl: 4 });
+  const hash = hashOf(1);
+  store.announce(hash, FAMILY_V4, endpointOf(FAMILY_V4, 1), Buffer.alloc(20), false, false, false, 10);
+  store.announce(hash, FAMILY_V6, endpointOf(FAMILY_V6, 2), Buffer.alloc(20), true, false, false, 12);
+  store.sweepSome(13, 10);
+  assert.equal(store.peers, 2);
+  store.sweepSome(15, 10); // the first peer is 5 s old
+  assert.equal(store.peers, 1);
+  assert.equal(store.complete(store.find(hash, 0)), 1);
+  store.sweepSome(17, 10);
+  assert.equal(store.peers, 0);
+  assert.equal(store.torrents, 0);
+  assert.equal(store.find(hash, 0), -1);
+});
+
+test('a large swarm grows and shrinks its block and keeps every peer findable', () => {
+  const store = new SwarmStore({ peerTtl: 1000 });
+  const hash = hashOf(7);
+  for (let i = 0; i < 5000; i++) {
+    store.announce(hash, FAMILY_V4, endpointOf(FAMILY_V4, i), Buffer.alloc(20), i % 3 === 0, false, false, 1);
+  }
+  const tid = store.find(hash, 0);
+  assert.equal(store.complete(tid) + store.incomplete(tid), 5000);
+  for (let i = 0; i < 4990; i++) store.stop(hash, FAMILY_V4, endpointOf(FAMILY_V4, i), 1);
+  assert.equal(store.peers, 10);
+  for (let i = 4990; i < 5000; i++) assert.ok(store.pools[0].find(tid, endpointOf(FAMILY_V4, i), 0) >= 0);
+});
