@@ -8,10 +8,10 @@ import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
+import { freePort } from './helpers/ports.ts';
 import {
   type Case,
   type FileHashes,
-  freePort,
   makeTorrent,
   requireClients,
   runCase,

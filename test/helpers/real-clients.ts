@@ -4,7 +4,6 @@
 
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import dgram from 'node:dgram';
 import { access, chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
@@ -12,6 +11,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import bencode from 'bencode';
+import { freePort } from './ports.ts';
 
 const execFileAsync = promisify(execFile);
 
@@ -104,35 +104,6 @@ export async function waitForFileHashes(
 
 // ---------------------------------------------------------------------------------------------------------------
 // Ports
-
-const handedOut = new Set<number>();
-
-/**
- * A port free for TCP and UDP on both IPv4 and IPv6 (a dual-stack wildcard bind checks all four), released before
- * returning. Trackers listen on the same number for HTTP and UDP, and libtorrent/aria2 bind UDP beside TCP.
- */
-export async function freePort(): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const server = net.createServer();
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen({ host: '::', port: 0 }, resolve);
-    });
-    const { port } = server.address() as net.AddressInfo;
-    const udp = dgram.createSocket('udp6');
-    const udpFree = await new Promise<boolean>((resolve) => {
-      udp.once('error', () => resolve(false));
-      udp.bind({ address: '::', port, exclusive: true }, () => resolve(true));
-    });
-    udp.close();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-    if (udpFree && !handedOut.has(port)) {
-      handedOut.add(port);
-      return port;
-    }
-  }
-  throw new Error('no port free for both TCP and UDP after 50 attempts');
-}
 
 async function waitForTcp(host: string, port: number, owner: Tracked, timeoutMs = 10_000): Promise<void> {
   await waitFor(

@@ -1,0 +1,245 @@
+// HTTP announce and scrape over real sockets, on IPv4 (127.0.0.1) and IPv6 (::1).
+
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+import { gunzipSync } from 'node:zlib';
+import { decode } from '../../src/protocol/bencode.ts';
+import {
+  announceTarget,
+  compactPeers,
+  get,
+  type HttpResponse,
+  pct,
+  rawHttp,
+  type Swarmd,
+  startSwarmd,
+} from '../helpers/swarmd.ts';
+
+type Dict = Record<string, unknown>;
+
+function decoded(r: HttpResponse): Dict {
+  assert.equal(r.status, 200, `status ${r.status}: ${r.body.toString('latin1')}`);
+  // The strict decoder refuses non-canonical bencode (unsorted or repeated keys), so every reply is checked for it.
+  return decode(r.body) as unknown as Dict;
+}
+
+/** The decoder makes prototype-less dictionaries; deepEqual wants plain objects. */
+function plain(v: unknown): Dict {
+  return { ...(v as Dict) };
+}
+
+function text(v: unknown): string {
+  return Buffer.from(v as Uint8Array).toString('latin1');
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+for (const host of ['127.0.0.1', '::1']) {
+  const family = host.includes(':') ? 'IPv6' : 'IPv4';
+  const size = host.includes(':') ? 18 : 6;
+  const peersKey = host.includes(':') ? 'peers6' : 'peers';
+  const self = host.includes(':') ? '0000:0000:0000:0000:0000:0000:0000:0001' : '127.0.0.1';
+
+  describe(`HTTP over ${family}`, () => {
+    let s: Swarmd;
+    before(async () => {
+      s = await startSwarmd([host], ['--max-peers', '20', '--interval', '1000', '--min-interval', '30']);
+    });
+    after(() => s.stop());
+
+    test('announce replies with counts, intervals, external ip and tracker id; no peers for the first peer', async () => {
+      const hash = randomBytes(20);
+      const d = decoded(await get(s, announceTarget({ hash, port: 7001, left: 0 })));
+      assert.equal(d.complete, 1);
+      assert.equal(d.incomplete, 0);
+      assert.equal(d.downloaded, 0);
+      assert.ok((d.interval as number) >= 900 && (d.interval as number) <= 1100, `interval ${d.interval}`);
+      assert.equal(d['min interval'], 30);
+      assert.equal(text(d['tracker id']), 'swarmd');
+      const ip = Buffer.from(d['external ip'] as Uint8Array);
+      assert.equal(ip.length, host.includes(':') ? 16 : 4);
+      assert.equal(ip[ip.length - 1], 1);
+      assert.equal((d.peers as Uint8Array).length, 0);
+      assert.equal(d.peers6, undefined);
+    });
+
+    test('a leecher gets the seeder; the seeder gets the leecher but never itself or other seeders', async () => {
+      const hash = randomBytes(20);
+      await get(s, announceTarget({ hash, port: 7001, left: 0 }));
+      await get(s, announceTarget({ hash, port: 7002, left: 0 }));
+      const leecher = decoded(await get(s, announceTarget({ hash, port: 7003, left: 5, event: 'started' })));
+      assert.deepEqual(
+        compactPeers(leecher[peersKey] as Uint8Array, size as 6 | 18).sort(),
+        [`${self}:7001`, `${self}:7002`].sort(),
+      );
+      const seeder = decoded(await get(s, announceTarget({ hash, port: 7001, left: 0 })));
+      assert.deepEqual(compactPeers(seeder[peersKey] as Uint8Array, size as 6 | 18), [`${self}:7003`]);
+      assert.equal(seeder.complete, 2);
+      assert.equal(seeder.incomplete, 1);
+    });
+
+    test('numwant is honoured and capped at --max-peers; the requester is never in its own list', async () => {
+      const hash = randomBytes(20);
+      for (let p = 8000; p < 8030; p++) await get(s, announceTarget({ hash, port: p }));
+      const few = decoded(await get(s, announceTarget({ hash, port: 8000, numwant: 5 })));
+      assert.equal((few[peersKey] as Uint8Array).length, 5 * size);
+      const many = decoded(await get(s, announceTarget({ hash, port: 8000, numwant: 1000 })));
+      const list = compactPeers(many[peersKey] as Uint8Array, size as 6 | 18);
+      assert.equal(list.length, 20);
+      assert.equal(new Set(list).size, 20, 'no peer twice');
+      assert.ok(!list.includes(`${self}:8000`));
+      const none = decoded(await get(s, announceTarget({ hash, port: 8000, numwant: 0 })));
+      assert.equal((none[peersKey] as Uint8Array | undefined)?.length ?? 0, 0);
+    });
+
+    test('compact=0 gives the dictionary model, with peer ids unless no_peer_id', async () => {
+      const hash = randomBytes(20);
+      const peerId = Buffer.from('-AB1234-abcdefghijkl');
+      await get(s, announceTarget({ hash, port: 7101, left: 0, peerId }));
+      const d = decoded(await get(s, announceTarget({ hash, port: 7102, extra: '&compact=0' })));
+      const peers = d.peers as Dict[];
+      assert.equal(peers.length, 1);
+      assert.equal(text(peers[0].ip), host);
+      assert.equal(peers[0].port, 7101);
+      assert.equal(text(peers[0]['peer id']), peerId.toString('latin1'));
+      const n = decoded(await get(s, announceTarget({ hash, port: 7102, extra: '&compact=0&no_peer_id=1' })));
+      assert.equal((n.peers as Dict[])[0]['peer id'], undefined);
+    });
+
+    test('stopped removes the peer at once and an empty torrent is dropped', async () => {
+      const hash = randomBytes(20);
+      await get(s, announceTarget({ hash, port: 7201 }));
+      const stop = decoded(await get(s, announceTarget({ hash, port: 7201, event: 'stopped' })));
+      assert.equal(stop.incomplete, 0);
+      const scrape = decoded(await get(s, `/scrape?info_hash=${pct(hash)}`));
+      const files = scrape.files as Record<string, Dict>;
+      assert.deepEqual(plain(files[hash.toString('latin1')]), {
+        complete: 0,
+        downloaded: 0,
+        downloaders: 0,
+        incomplete: 0,
+      });
+    });
+
+    test('completed counts once per peer, and only from a seeder; paused peers are partial seeds', async () => {
+      const hash = randomBytes(20);
+      await get(s, announceTarget({ hash, port: 7301, left: 10, event: 'completed' }));
+      await get(s, announceTarget({ hash, port: 7301, left: 0, event: 'completed' }));
+      await get(s, announceTarget({ hash, port: 7301, left: 0, event: 'completed' }));
+      const d = decoded(await get(s, announceTarget({ hash, port: 7302, left: 10, event: 'paused' })));
+      assert.equal(d.downloaded, 1);
+      assert.equal(d.complete, 1);
+      assert.equal(d.incomplete, 1);
+      // A partial seed does not want seeders, and the only other peer is one.
+      assert.equal((d[peersKey] as Uint8Array | undefined)?.length ?? 0, 0);
+      const f = decoded(await get(s, `/scrape?info_hash=${pct(hash)}`)).files as Record<string, Dict>;
+      assert.deepEqual(plain(f[hash.toString('latin1')]), {
+        complete: 1,
+        downloaded: 1,
+        downloaders: 0,
+        incomplete: 1,
+      });
+    });
+
+    test('bad announces get HTTP 200 and a failure reason that names the problem', async () => {
+      const cases: [string, RegExp][] = [
+        ['/announce?peer_id=-TT0001-000000000001&port=1', /info_hash/],
+        [`/announce?info_hash=${pct(randomBytes(19))}&peer_id=-TT0001-000000000001&port=1`, /info_hash/],
+        [`/announce?info_hash=${pct(randomBytes(20))}&peer_id=short&port=1`, /peer_id/],
+        [`/announce?info_hash=${pct(randomBytes(20))}&peer_id=-TT0001-000000000001`, /port/],
+        [`/announce?info_hash=${pct(randomBytes(20))}&peer_id=-TT0001-000000000001&port=99999`, /port/],
+        [`${announceTarget({ hash: randomBytes(20), port: 1 })}&event=bogus`, /event/],
+        [`${announceTarget({ hash: randomBytes(20), port: 1 })}&numwant=x`, /numwant/],
+      ];
+      for (const [target, pattern] of cases) {
+        const d = decoded(await get(s, target));
+        assert.match(text(d['failure reason']), pattern, target);
+      }
+    });
+
+    test('unknown paths get 404 and other methods 405', async () => {
+      assert.equal((await get(s, '/nothing')).status, 404);
+      const [post] = await rawHttp(s.host, s.port, 'POST /announce HTTP/1.1\r\nHost: t\r\n\r\n');
+      assert.equal(post.status, 405);
+    });
+
+    test('scrape answers several hashes in canonical order, each once, unknown ones as zeros', async () => {
+      const a = Buffer.alloc(20, 0xaa);
+      const b = Buffer.alloc(20, 0x11);
+      a[0] = randomBytes(1)[0] | 0x80;
+      b[19] = randomBytes(1)[0];
+      await get(s, announceTarget({ hash: a, port: 7401, left: 0 }));
+      const r = await get(s, `/scrape?info_hash=${pct(a)}&info_hash=${pct(b)}&info_hash=${pct(a)}`);
+      const d = decoded(r);
+      const files = d.files as Record<string, Dict>;
+      assert.deepEqual(Object.keys(files), [b.toString('latin1'), a.toString('latin1')]);
+      assert.equal(files[a.toString('latin1')].complete, 1);
+      assert.equal(files[b.toString('latin1')].complete, 0);
+      assert.deepEqual(plain(d.flags), { min_request_interval: 30 });
+    });
+
+    test('more than --max-scrape-hashes (default 5) is refused with the limit in the reason', async () => {
+      const q = Array.from({ length: 6 }, () => `info_hash=${pct(randomBytes(20))}`).join('&');
+      assert.match(text(decoded(await get(s, `/scrape?${q}`))['failure reason']), /at most 5/);
+    });
+
+    test('full scrape is refused unless --full-scrape is given', async () => {
+      assert.match(text(decoded(await get(s, '/scrape'))['failure reason']), /full scrape/);
+    });
+
+    test('keep-alive and pipelining: three requests in one write, three answers in order', async () => {
+      const hash = randomBytes(20);
+      const req = (port: number) => `GET ${announceTarget({ hash, port, left: 0 })} HTTP/1.1\r\nHost: t\r\n\r\n`;
+      const responses = await rawHttp(s.host, s.port, req(7501) + req(7502) + req(7503), 3);
+      assert.deepEqual(
+        responses.map((r) => decoded(r).complete),
+        [1, 2, 3],
+      );
+    });
+
+    test('an oversized request head is refused with 431 and the connection closed', async () => {
+      const [r] = await rawHttp(s.host, s.port, `GET /announce?x=${'a'.repeat(20_000)} HTTP/1.1\r\n\r\n`);
+      assert.equal(r.status, 431);
+    });
+  });
+}
+
+describe('HTTP with both families, full scrape and expiry', () => {
+  let s: Swarmd;
+  before(async () => {
+    s = await startSwarmd(['127.0.0.1', '::1'], ['--full-scrape', '--peer-ttl', '2']);
+  });
+  after(() => s.stop());
+
+  test('an HTTP client gets IPv4 peers in `peers` and IPv6 peers in `peers6`', async () => {
+    const hash = randomBytes(20);
+    await get({ host: '::1', port: s.port }, announceTarget({ hash, port: 7601, left: 0 }));
+    await get({ host: '127.0.0.1', port: s.port }, announceTarget({ hash, port: 7602, left: 0 }));
+    const d = decoded(await get({ host: '127.0.0.1', port: s.port }, announceTarget({ hash, port: 7603 })));
+    assert.deepEqual(compactPeers(d.peers as Uint8Array, 6), ['127.0.0.1:7602']);
+    assert.deepEqual(compactPeers(d.peers6 as Uint8Array, 18), ['0000:0000:0000:0000:0000:0000:0000:0001:7601']);
+  });
+
+  test('full scrape lists every torrent, gzip-compressed when the client accepts gzip', async () => {
+    const hashes = [randomBytes(20), randomBytes(20), randomBytes(20)];
+    for (const hash of hashes) await get(s, announceTarget({ hash, port: 7701, left: 0 }));
+    const plain = await get(s, '/scrape');
+    const files = decoded(plain).files as Record<string, Dict>;
+    for (const hash of hashes) assert.equal(files[hash.toString('latin1')]?.complete, 1);
+    const keys = Object.keys(files).map((k) => Buffer.from(k, 'latin1'));
+    const sorted = [...keys].sort(Buffer.compare);
+    assert.deepEqual(keys, sorted, 'keys in ascending byte order');
+    const zipped = await get(s, '/scrape', 'Accept-Encoding: gzip\r\n');
+    assert.equal(zipped.headers['content-encoding'], 'gzip');
+    assert.deepEqual(gunzipSync(zipped.body), plain.body);
+  });
+
+  test('a peer expires after --peer-ttl seconds without an announce, and its torrent goes', async () => {
+    const hash = randomBytes(20);
+    await get(s, announceTarget({ hash, port: 7801, left: 0 }));
+    await sleep(4500);
+    const files = decoded(await get(s, '/scrape')).files as Record<string, Dict>;
+    assert.equal(files[hash.toString('latin1')], undefined);
+  });
+});
