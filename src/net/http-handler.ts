@@ -71,7 +71,7 @@ export class HttpHandler {
 
   /** A response with a plain-text body, for errors outside the tracker protocol. */
   plain(status: number, text: string, head: RequestHead | null, extra = ''): Buffer {
-    const keepAlive = head !== null && head.keepAlive && status < 500;
+    const keepAlive = (head?.keepAlive ?? false) && status < 500;
     const out = Buffer.allocUnsafe(HEAD_ROOM + extra.length + text.length);
     let at = writeResponseHead(out, 0, status, TEXT, text.length, keepAlive, extra + keepAliveHeader(head));
     at += out.write(text, at, 'latin1');
