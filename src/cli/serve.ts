@@ -70,13 +70,13 @@ export async function serve(config: Config, log: Logger): Promise<Running> {
       const shown = host.includes(':') ? `[${host}]` : host;
       try {
         if (config.httpPort !== 0) {
-          const server = new HttpServer(httpHandler);
+          const server = new HttpServer(httpHandler, log);
           await server.listen(config.httpPort, host);
           httpServers.push(server);
           log.info({ address: `http://${shown}:${config.httpPort}/announce` }, 'HTTP tracker listening');
         }
         if (config.udpPort !== 0) {
-          udpSockets.push(await listenUdp(udpHandler, host, config.udpPort));
+          udpSockets.push(await listenUdp(udpHandler, host, config.udpPort, log));
           log.info({ address: `udp://${shown}:${config.udpPort}/announce` }, 'UDP tracker listening');
         }
       } catch (err) {

@@ -5,6 +5,7 @@ import net from 'node:net';
 import { createRequestHead, HEAD_ERROR, HEAD_INCOMPLETE, parseRequestHead } from '../protocol/http-request.ts';
 import { IPV4, writeEndpoint } from '../protocol/ip.ts';
 import { FAMILY_V4, FAMILY_V6 } from '../swarm/store.ts';
+import type { Logger } from '../log.ts';
 import type { HttpClient, HttpHandler } from './http-handler.ts';
 
 export interface HttpServerOptions {
@@ -37,6 +38,7 @@ interface Connection {
 export class HttpServer {
   readonly server: net.Server;
   private readonly handler: HttpHandler;
+  private readonly log: Logger;
   private readonly options: HttpServerOptions;
   private readonly connections = new Set<Connection>();
   private readonly head = createRequestHead();
@@ -44,8 +46,9 @@ export class HttpServer {
   /** Requests cut off for being slow or idle. */
   timeouts = 0;
 
-  constructor(handler: HttpHandler, options: HttpServerOptions = DEFAULT_HTTP_SERVER_OPTIONS) {
+  constructor(handler: HttpHandler, log: Logger, options: HttpServerOptions = DEFAULT_HTTP_SERVER_OPTIONS) {
     this.handler = handler;
+    this.log = log;
     this.options = options;
     this.server = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
     this.reaper = setInterval(() => this.reap(), 1000).unref();
@@ -128,7 +131,15 @@ export class HttpServer {
       offset = head.headEnd;
       c.startedAt = offset < data.length ? Date.now() : 0;
       const keepAlive = head.keepAlive;
-      const response = this.handler.handle(data, head, c.client);
+      let response: Buffer | Promise<Buffer>;
+      try {
+        response = this.handler.handle(data, head, c.client);
+      } catch (err) {
+        // A bug, not bad input (parsers are total): answer 500, close this connection, keep serving the rest.
+        this.log.error({ err }, 'HTTP request failed');
+        this.finish(c, this.handler.plain(500, 'internal error\n', null));
+        break;
+      }
       if (response instanceof Promise) {
         // Hold later requests until this one is answered, so responses keep their order.
         c.busy = true;
@@ -136,7 +147,10 @@ export class HttpServer {
         const rest = data.subarray(offset);
         response.then(
           (bytes) => this.resume(c, bytes, keepAlive, rest),
-          () => this.finish(c, this.handler.plain(500, 'internal error\n', null)),
+          (err) => {
+            this.log.error({ err }, 'HTTP request failed');
+            this.finish(c, this.handler.plain(500, 'internal error\n', null));
+          },
         );
         break;
       }
