@@ -2,10 +2,10 @@
 // for all connections that cuts off slow and idle clients. No node:http objects per request.
 
 import net from 'node:net';
+import type { Logger } from '../log.ts';
 import { createRequestHead, HEAD_ERROR, HEAD_INCOMPLETE, parseRequestHead } from '../protocol/http-request.ts';
 import { IPV4, writeEndpoint } from '../protocol/ip.ts';
 import { FAMILY_V4, FAMILY_V6 } from '../swarm/store.ts';
-import type { Logger } from '../log.ts';
 import type { HttpClient, HttpHandler } from './http-handler.ts';
 
 export interface HttpServerOptions {

@@ -133,9 +133,12 @@ function encodeInto(value: BValue, parts: Uint8Array[]): void {
 }
 
 export interface DecodeLimits {
-  /** Deepest nesting of lists and dictionaries. */
+  /** Deepest nesting of lists and dictionaries; never more than MAX_DEPTH. */
   maxDepth: number;
 }
+
+/** The decoder recurses once per level: deeper limits than this are clamped so the stack cannot overflow. */
+export const MAX_DEPTH = 1000;
 
 export class BencodeError extends Error {
   override name = 'BencodeError';
@@ -149,7 +152,7 @@ export class BencodeError extends Error {
  */
 export function decode(input: Uint8Array, limits: DecodeLimits = { maxDepth: 64 }): BValue {
   const state = { pos: 0 };
-  const value = decodeAt(input, state, limits.maxDepth);
+  const value = decodeAt(input, state, Math.min(limits.maxDepth, MAX_DEPTH));
   if (state.pos !== input.length) throw new BencodeError(`trailing bytes at offset ${state.pos}`);
   return value;
 }
@@ -160,7 +163,7 @@ export function decodePrefix(
   limits: DecodeLimits = { maxDepth: 64 },
 ): { value: BValue; end: number } {
   const state = { pos: 0 };
-  const value = decodeAt(input, state, limits.maxDepth);
+  const value = decodeAt(input, state, Math.min(limits.maxDepth, MAX_DEPTH));
   return { value, end: state.pos };
 }
 

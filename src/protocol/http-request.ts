@@ -181,16 +181,22 @@ function readHeader(buf: Uint8Array, ns: number, ne: number, vs: number, ve: num
   return 0;
 }
 
-/** True when an Accept-Encoding value lists gzip (or `*`) without `q=0`. */
+/**
+ * True when an Accept-Encoding value accepts gzip: gzip (or x-gzip) listed with q > 0, or, when gzip is not listed
+ * at all, `*` with q > 0 (RFC 9110 §12.5.3: `*` covers only the codings not named).
+ */
 export function acceptsGzip(value: string): boolean {
+  let star = false;
   for (const item of value.split(',')) {
     const [coding, ...params] = item.trim().split(';');
     const name = coding.trim();
     if (name !== 'gzip' && name !== '*' && name !== 'x-gzip') continue;
     const q = params.map((p) => p.trim()).find((p) => p.startsWith('q='));
-    if (q === undefined || Number.parseFloat(q.slice(2)) > 0) return true;
+    const accepted = q === undefined || Number.parseFloat(q.slice(2)) > 0;
+    if (name !== '*') return accepted;
+    star = accepted;
   }
-  return false;
+  return star;
 }
 
 const STATUS_TEXT: Record<number, string> = {

@@ -29,7 +29,10 @@ export function parseIPv4(text: string, out: Uint8Array, off: number): boolean {
 /** Parses IPv6 text (with `::`, an embedded IPv4 tail, and an optional `%zone`) into 16 bytes at `out[off]`. */
 export function parseIPv6(text: string, out: Uint8Array, off: number): boolean {
   const zone = text.indexOf('%');
-  if (zone >= 0) text = text.slice(0, zone);
+  if (zone >= 0) {
+    if (zone === text.length - 1) return false; // an empty zone id
+    text = text.slice(0, zone);
+  }
   if (text.length < 2 || text.length > 45) return false;
   const groups: number[] = [];
   let gap = -1;

@@ -169,12 +169,14 @@ export function writeScrapeEntry(out: Uint8Array, at: number, seeders: number, c
 
 /**
  * Writes an error reply whose size never exceeds `maxSize` (the request's size, so an error is no amplifier):
- * the message is cut to fit. BEP 15 gives no terminator; the message runs to the end of the datagram.
+ * the message is cut to fit, and nothing is written (0) when not even the 8-byte header fits.
+ * BEP 15 gives no terminator; the message runs to the end of the datagram.
  */
 export function writeError(out: Uint8Array, transactionId: number, message: string, maxSize: number): number {
+  if (maxSize < 8) return 0; // not even the header fits: send nothing
   writeU32(out, 0, ACTION_ERROR);
   writeU32(out, 4, transactionId);
-  const n = Math.max(0, Math.min(message.length, maxSize - 8));
+  const n = Math.min(message.length, maxSize - 8);
   for (let i = 0; i < n; i++) out[8 + i] = message.charCodeAt(i) & 0x7f;
   return 8 + n;
 }

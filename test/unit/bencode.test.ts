@@ -39,13 +39,13 @@ function expectedAfterDecode(v: BValue): unknown {
   return Object.fromEntries(Object.keys(v).map((k) => [k, expectedAfterDecode(v[k])]));
 }
 
-interface Tree {
+type Tree = {
   value: BValue;
   int: number | bigint;
   bytes: Uint8Array;
   list: BValue[];
   dict: BDict;
-}
+};
 
 const bvalue: fc.Arbitrary<BValue> = fc.letrec<Tree>((tie) => ({
   value: fc.oneof({ depthSize: 'small', withCrossShrink: true }, tie('int'), tie('bytes'), tie('list'), tie('dict')),
@@ -148,11 +148,11 @@ test('property: decodePrefix reports where the value ended and ignores what foll
 
 // For the cross-check with the npm package: its decoder turns keys into UTF-8 text, so keys here are valid Unicode
 // strings, stored in our BDict as the latin1 spelling of their UTF-8 bytes; integers stay in its safe range.
-interface UnicodeTree {
+type UnicodeTree = {
   value: BValue;
   list: BValue[];
   dict: BDict;
-}
+};
 const unicodeKeyed: fc.Arbitrary<BValue> = fc.letrec<UnicodeTree>((tie) => ({
   value: fc.oneof(
     { depthSize: 'small', withCrossShrink: true },
@@ -163,7 +163,14 @@ const unicodeKeyed: fc.Arbitrary<BValue> = fc.letrec<UnicodeTree>((tie) => ({
   ),
   list: fc.array(tie('value'), { maxLength: 5 }),
   dict: fc
-    .array(fc.tuple(fc.string({ unit: 'grapheme', maxLength: 6 }), tie('value')), { maxLength: 5 })
+    .array(
+      fc.tuple(
+        // The npm decoder turns keys containing U+FFFD into hex, taking them for invalid UTF-8.
+        fc.string({ unit: 'grapheme', maxLength: 6 }).filter((k) => !k.includes('\uFFFD')),
+        tie('value'),
+      ),
+      { maxLength: 5 },
+    )
     .map((entries) => {
       const d: BDict = {};
       for (const [k, v] of entries) d[Buffer.from(k, 'utf8').toString('latin1')] = v;
@@ -191,11 +198,11 @@ test('property: decode agrees with the npm bencode package on valid input', () =
   );
 });
 
-interface AsciiTree {
+type AsciiTree = {
   value: BValue;
   list: BValue[];
   dict: BDict;
-}
+};
 const asciiKeyed: fc.Arbitrary<BValue> = fc.letrec<AsciiTree>((tie) => ({
   value: fc.oneof(
     { depthSize: 'small', withCrossShrink: true },
@@ -247,11 +254,11 @@ function writeValue(w: BencodeWriter, v: BValue, choice: number): void {
   }
 }
 
-interface SafeTree {
+type SafeTree = {
   value: BValue;
   list: BValue[];
   dict: BDict;
-}
+};
 const safeValue: fc.Arbitrary<BValue> = fc.letrec<SafeTree>((tie) => ({
   value: fc.oneof(
     { depthSize: 'small', withCrossShrink: true },
@@ -362,9 +369,7 @@ test('depth limit: deep nesting throws BencodeError, never a stack overflow', ()
   assert.deepEqual(plain(decode(latin1('li1e4:spame'), { maxDepth: 1 })), [1, Uint8Array.from(latin1('spam'))]);
 });
 
-test('depth limit: a large caller-chosen maxDepth still fails with BencodeError, not RangeError', {
-  todo: 'decodeAt recurses once per level; a limit of ~10,000+ overflows the stack (see report)',
-}, () => {
+test('depth limit: a large caller-chosen maxDepth still fails with BencodeError, not RangeError', () => {
   const n = 20_000;
   const balanced = latin1(`${'l'.repeat(n)}${'e'.repeat(n)}`);
   let thrown: unknown = null;
@@ -373,7 +378,7 @@ test('depth limit: a large caller-chosen maxDepth still fails with BencodeError,
   } catch (e) {
     thrown = e;
   }
-  assert.ok(thrown === null || thrown instanceof BencodeError, `threw ${String(thrown)}`);
+  assert.ok(thrown instanceof BencodeError, `threw ${String(thrown)}`);
 });
 
 test('property: decode of arbitrary bytes returns canonically or throws BencodeError only', { timeout: 20_000 }, () => {
