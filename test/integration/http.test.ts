@@ -221,25 +221,29 @@ describe('HTTP with both families, full scrape and expiry', () => {
     assert.deepEqual(compactPeers(d.peers6 as Uint8Array, 18), ['0000:0000:0000:0000:0000:0000:0000:0001:7601']);
   });
 
-  test('full scrape lists every torrent, gzip-compressed when the client accepts gzip', async () => {
-    const hashes = [randomBytes(20), randomBytes(20), randomBytes(20)];
-    for (const hash of hashes) await get(s, announceTarget({ hash, port: 7701, left: 0 }));
-    const plain = await get(s, '/scrape');
-    const files = decoded(plain).files as Record<string, Dict>;
-    for (const hash of hashes) assert.equal(files[hash.toString('latin1')]?.complete, 1);
-    const keys = Object.keys(files).map((k) => Buffer.from(k, 'latin1'));
-    const sorted = [...keys].sort(Buffer.compare);
-    assert.deepEqual(keys, sorted, 'keys in ascending byte order');
-    const zipped = await get(s, '/scrape', 'Accept-Encoding: gzip\r\n');
-    assert.equal(zipped.headers['content-encoding'], 'gzip');
-    assert.deepEqual(gunzipSync(zipped.body), plain.body);
-  });
+  for (const host of ['127.0.0.1', '::1']) {
+    test(`full scrape over ${host} lists every torrent, gzip-compressed when the client accepts gzip`, async () => {
+      const c = { host, port: s.port };
+      const hashes = [randomBytes(20), randomBytes(20), randomBytes(20)];
+      for (const hash of hashes) await get(c, announceTarget({ hash, port: 7701, left: 0 }));
+      const plain = await get(c, '/scrape');
+      const files = decoded(plain).files as Record<string, Dict>;
+      for (const hash of hashes) assert.equal(files[hash.toString('latin1')]?.complete, 1);
+      const keys = Object.keys(files).map((k) => Buffer.from(k, 'latin1'));
+      const sorted = [...keys].sort(Buffer.compare);
+      assert.deepEqual(keys, sorted, 'keys in ascending byte order');
+      const zipped = await get(c, '/scrape', 'Accept-Encoding: gzip\r\n');
+      assert.equal(zipped.headers['content-encoding'], 'gzip');
+      assert.deepEqual(gunzipSync(zipped.body), plain.body);
+    });
 
-  test('a peer expires after --peer-ttl seconds without an announce, and its torrent goes', async () => {
-    const hash = randomBytes(20);
-    await get(s, announceTarget({ hash, port: 7801, left: 0 }));
-    await sleep(4500);
-    const files = decoded(await get(s, '/scrape')).files as Record<string, Dict>;
-    assert.equal(files[hash.toString('latin1')], undefined);
-  });
+    test(`over ${host}, a peer expires after --peer-ttl seconds without an announce, and its torrent goes`, async () => {
+      const c = { host, port: s.port };
+      const hash = randomBytes(20);
+      await get(c, announceTarget({ hash, port: 7801, left: 0 }));
+      await sleep(4500);
+      const files = decoded(await get(c, '/scrape')).files as Record<string, Dict>;
+      assert.equal(files[hash.toString('latin1')], undefined);
+    });
+  }
 });
