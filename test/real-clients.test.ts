@@ -62,7 +62,7 @@ async function setUpSwarm(
   const torrent = path.join(scope.dir, 'data.torrent');
   const announce = `${protocol}://${urlHost(host)}:${port}/announce`;
   const infoHash = await makeTorrent(dataFile, announce, torrent, options);
-  await startTracker(scope, { host, port, infoHashes: [infoHash] });
+  await startTracker(scope, { host, port });
   return { host, port, torrent, infoHash, hashes, seedDir, leechDir, leechFile: path.join(leechDir, 'data.bin') };
 }
 

@@ -4,7 +4,7 @@
 
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { access, chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { access, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -318,33 +318,15 @@ export interface TrackerOptions {
   host: string;
   /** Same number for HTTP (TCP) and UDP. */
   port: number;
-  /** Only needed by the whitelist-only Debian opentracker. */
-  infoHashes: string[];
 }
 
-/** The tracker under test. Swap the body for startOpentracker to check the harness against a reference tracker. */
-export function startTracker(scope: Case, options: TrackerOptions): Promise<Tracked> {
-  return startSwarmd(scope, options);
-}
-
-export async function startSwarmd(scope: Case, { host, port }: TrackerOptions): Promise<Tracked> {
+/** swarmd, the tracker under test. */
+export async function startTracker(scope: Case, { host, port }: TrackerOptions): Promise<Tracked> {
   const args = ['src/main.ts', '--host', host, '--http-port', `${port}`, '--udp-port', `${port}`];
   // A long interval: every client announces only started/completed/stopped within a case.
   args.push('--interval', '1800', '--min-interval', '60');
   const proc = spawnTracked(scope, 'tracker swarmd', process.execPath, args, { cwd: REPO_ROOT });
   // HTTP and UDP are bound together, so once TCP accepts, UDP is up too.
-  await waitForTcp(host, port, proc);
-  return proc;
-}
-
-/** Debian's opentracker: IPv4 only and whitelist-only. As root it chroots into its dir and drops to nobody. */
-export async function startOpentracker(scope: Case, { host, port, infoHashes }: TrackerOptions): Promise<Tracked> {
-  const dir = path.join(scope.dir, 'opentracker');
-  await mkdir(dir, { mode: 0o755 });
-  await chmod(dir, 0o755);
-  await writeFile(path.join(dir, 'whitelist.txt'), `${infoHashes.join('\n')}\n`, { mode: 0o644 });
-  const args = ['-i', host, '-p', `${port}`, '-P', `${port}`, '-d', dir, '-w', 'whitelist.txt'];
-  const proc = spawnTracked(scope, 'tracker opentracker', 'opentracker', args, { stopSignal: 'SIGINT' });
   await waitForTcp(host, port, proc);
   return proc;
 }
