@@ -61,6 +61,23 @@ const bvalue: fc.Arbitrary<BValue> = fc.letrec<Tree>((tie) => ({
   dict: fc.dictionary(fc.string({ unit: 'binary-ascii', maxLength: 8 }), tie('value'), { maxKeys: 5 }),
 })).value;
 
+type ValueTree = { value: BValue; list: BValue[]; dict: BDict };
+
+/** Values with safe integers and short byte strings, a few levels deep; `dictOf` makes the dictionaries' keys. */
+function valueTree(dictOf: (value: fc.Arbitrary<BValue>) => fc.Arbitrary<BDict>): fc.Arbitrary<BValue> {
+  return fc.letrec<ValueTree>((tie) => ({
+    value: fc.oneof(
+      { depthSize: 'small', withCrossShrink: true },
+      fc.oneof(fc.integer({ min: -20, max: 20 }), fc.maxSafeInteger()),
+      fc.uint8Array({ maxLength: 40 }),
+      tie('list'),
+      tie('dict'),
+    ),
+    list: fc.array(tie('value'), { maxLength: 5 }),
+    dict: dictOf(tie('value')),
+  })).value;
+}
+
 /** Asserts that decoding `input` either succeeds canonically or throws BencodeError, and nothing else. */
 function decodeIsTotal(input: Uint8Array): void {
   let value: BValue;
@@ -148,26 +165,13 @@ test('property: decodePrefix reports where the value ended and ignores what foll
 
 // For the cross-check with the npm package: its decoder turns keys into UTF-8 text, so keys here are valid Unicode
 // strings, stored in our BDict as the latin1 spelling of their UTF-8 bytes; integers stay in its safe range.
-type UnicodeTree = {
-  value: BValue;
-  list: BValue[];
-  dict: BDict;
-};
-const unicodeKeyed: fc.Arbitrary<BValue> = fc.letrec<UnicodeTree>((tie) => ({
-  value: fc.oneof(
-    { depthSize: 'small', withCrossShrink: true },
-    fc.maxSafeInteger(),
-    fc.uint8Array({ maxLength: 30 }),
-    tie('list'),
-    tie('dict'),
-  ),
-  list: fc.array(tie('value'), { maxLength: 5 }),
-  dict: fc
+const unicodeKeyed = valueTree((value) =>
+  fc
     .array(
       fc.tuple(
         // The npm decoder turns keys containing U+FFFD into hex, taking them for invalid UTF-8.
         fc.string({ unit: 'grapheme', maxLength: 6 }).filter((k) => !k.includes('\uFFFD')),
-        tie('value'),
+        value,
       ),
       { maxLength: 5 },
     )
@@ -176,7 +180,7 @@ const unicodeKeyed: fc.Arbitrary<BValue> = fc.letrec<UnicodeTree>((tie) => ({
       for (const [k, v] of entries) d[Buffer.from(k, 'utf8').toString('latin1')] = v;
       return d;
     }),
-})).value;
+);
 
 function utf8Keys(v: unknown): unknown {
   if (v instanceof Uint8Array || typeof v !== 'object' || v === null) return v;
@@ -198,22 +202,9 @@ test('property: decode agrees with the npm bencode package on valid input', () =
   );
 });
 
-type AsciiTree = {
-  value: BValue;
-  list: BValue[];
-  dict: BDict;
-};
-const asciiKeyed: fc.Arbitrary<BValue> = fc.letrec<AsciiTree>((tie) => ({
-  value: fc.oneof(
-    { depthSize: 'small', withCrossShrink: true },
-    fc.maxSafeInteger(),
-    fc.uint8Array({ maxLength: 30 }),
-    tie('list'),
-    tie('dict'),
-  ),
-  list: fc.array(tie('value'), { maxLength: 5 }),
-  dict: fc.dictionary(fc.string({ unit: 'grapheme-ascii', maxLength: 6 }), tie('value'), { maxKeys: 5 }),
-})).value;
+const asciiKeyed = valueTree((value) =>
+  fc.dictionary(fc.string({ unit: 'grapheme-ascii', maxLength: 6 }), value, { maxKeys: 5 }),
+);
 
 test('property: encode agrees byte for byte with the npm bencode package (ASCII keys)', () => {
   fc.assert(
@@ -254,22 +245,9 @@ function writeValue(w: BencodeWriter, v: BValue, choice: number): void {
   }
 }
 
-type SafeTree = {
-  value: BValue;
-  list: BValue[];
-  dict: BDict;
-};
-const safeValue: fc.Arbitrary<BValue> = fc.letrec<SafeTree>((tie) => ({
-  value: fc.oneof(
-    { depthSize: 'small', withCrossShrink: true },
-    fc.oneof(fc.integer({ min: -20, max: 20 }), fc.maxSafeInteger()),
-    fc.uint8Array({ maxLength: 40 }),
-    tie('list'),
-    tie('dict'),
-  ),
-  list: fc.array(tie('value'), { maxLength: 5 }),
-  dict: fc.dictionary(fc.string({ unit: 'binary-ascii', maxLength: 8 }), tie('value'), { maxKeys: 5 }),
-})).value;
+const safeValue = valueTree((value) =>
+  fc.dictionary(fc.string({ unit: 'binary-ascii', maxLength: 8 }), value, { maxKeys: 5 }),
+);
 
 test('property: BencodeWriter output decodes to what was written and matches encode()', () => {
   const buf = new Uint8Array(1 << 16);
