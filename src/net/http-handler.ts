@@ -15,7 +15,6 @@ import {
 } from '../protocol/http-replies.ts';
 import { type RequestHead, writeResponseHead } from '../protocol/http-request.ts';
 import { ascii, bytesEqual } from '../protocol/query.ts';
-import { FAMILY_V4 } from '../swarm/store.ts';
 import type { FullScrape } from '../tracker/full-scrape.ts';
 import { PEERS_BOTH_FAMILIES, type Tracker } from '../tracker/tracker.ts';
 
@@ -44,7 +43,6 @@ export class HttpHandler {
   private readonly options: HttpOptions;
   private readonly req = createAnnounceRequest();
   private readonly scrapeHashes;
-  private readonly endpoint = new Uint8Array(18);
   private readonly body: BencodeWriter;
   private readonly entry: ScrapeEntry = { complete: 0, downloaded: 0, downloaders: 0, incomplete: 0 };
   private readonly order: number[] = [];
@@ -86,14 +84,16 @@ export class HttpHandler {
       writeFailure(w, failure);
       return this.bencoded(head);
     }
-    const addrLength = client.family === FAMILY_V4 ? 4 : 16;
-    const ep = this.endpoint;
-    ep.set(client.addr.subarray(0, addrLength));
-    ep[addrLength] = req.port >> 8;
-    ep[addrLength + 1] = req.port & 0xff;
     const tracker = this.tracker;
     const withPeerIds = !req.compact && !req.noPeerId;
-    const reply = tracker.announce(req, client.family, ep, PEERS_BOTH_FAMILIES, tracker.options.maxPeers, withPeerIds);
+    const reply = tracker.announce(
+      req,
+      client.family,
+      client.addr,
+      PEERS_BOTH_FAMILIES,
+      tracker.options.maxPeers,
+      withPeerIds,
+    );
     writeAnnounce(w, reply, req.compact);
     return this.bencoded(head);
   }

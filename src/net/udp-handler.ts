@@ -38,7 +38,6 @@ export class UdpHandler {
   private readonly tracker: Tracker;
   private readonly ids: ConnectionIds;
   private readonly req = createUdpRequest(createAnnounceRequest());
-  private readonly endpoint = new Uint8Array(18);
   private readonly entry: ScrapeEntry = { complete: 0, downloaded: 0, downloaders: 0, incomplete: 0 };
   /** The reply of the last handle() call. */
   readonly out: Buffer;
@@ -77,23 +76,18 @@ export class UdpHandler {
       return this.error('bad connection id', length);
     }
     if (req.error !== '') return this.error(req.error, length);
-    if (req.action === ACTION_ANNOUNCE) return this.announce(family, addr, addrLength, length);
+    if (req.action === ACTION_ANNOUNCE) return this.announce(family, addr, length);
     if (req.action === ACTION_SCRAPE) return this.scrape(msg);
     c.dropped++;
     return 0;
   }
 
-  private announce(family: number, addr: Uint8Array, addrLength: number, length: number): number {
+  private announce(family: number, addr: Uint8Array, length: number): number {
     const a = this.req.announce;
     if (a.port === 0) return this.error('invalid port', length);
     this.counters.announces++;
-    // The peer is the datagram's source address with the port it announced.
-    const ep = this.endpoint;
-    ep.set(addr.subarray(0, addrLength));
-    ep[addrLength] = a.port >> 8;
-    ep[addrLength + 1] = a.port & 0xff;
     const maxWant = family === FAMILY_V4 ? this.tracker.options.maxPeers : UDP_V6_MAX_PEERS;
-    const r = this.tracker.announce(a, family, ep, PEERS_OWN_FAMILY, maxWant, false);
+    const r = this.tracker.announce(a, family, addr, PEERS_OWN_FAMILY, maxWant, false);
     let at = writeAnnounceHeader(this.out, this.req.transactionId, r.interval, r.incomplete, r.complete);
     const peers = r.peers;
     if (family === FAMILY_V4) {

@@ -10,7 +10,7 @@ export class KeyedHasher {
     this.seed = seed | 0;
   }
 
-  /** Hashes `words` bytes (a multiple of 4 not required) of `src` from `offset`, mixed with `extra`. */
+  /** Hashes `length` bytes of `src` from `offset` (any length), mixed with the number `extra`. */
   hashBytes(src: Uint8Array, offset: number, length: number, extra: number): number {
     let h = this.seed ^ Math.imul(extra, 0x9e3779b1);
     let i = 0;

@@ -6,7 +6,7 @@ import {
   EVENT_COMPLETED,
   EVENT_PAUSED,
   EVENT_STOPPED,
-  HASH_LENGTH,
+  PEER_ID_LENGTH,
 } from '../protocol/announce.ts';
 import type { AnnounceReply, PeerLists, ScrapeEntry } from '../protocol/http-replies.ts';
 import { FAMILY_V4, FAMILY_V6, type SwarmStore } from '../swarm/store.ts';
@@ -34,6 +34,7 @@ export class Tracker {
   readonly reply: AnnounceReply;
   private readonly slots: Int32Array;
   private peerIdBuffer = new Uint8Array(0);
+  private readonly endpoint = new Uint8Array(18);
 
   constructor(store: SwarmStore, clock: Clock, options: TrackerOptions) {
     this.store = store;
@@ -67,13 +68,13 @@ export class Tracker {
   }
 
   /**
-   * Handles an announce from the peer whose compact endpoint (6 or 18 bytes by `family`) is `endpoint`.
-   * `maxWant` caps the peers further (UDP over IPv6 keeps its datagram small). Fills and returns `this.reply`.
+   * Handles an announce from a client whose address is `addr` (4 bytes for FAMILY_V4, 16 for FAMILY_V6). The peer is
+   * that address with the port the announce gives, never an address the client claims. `maxWant` caps the peers further (UDP over IPv6 keeps its datagram small). Fills and returns `this.reply`.
    */
   announce(
     req: AnnounceRequest,
     family: number,
-    endpoint: Uint8Array,
+    addr: Uint8Array,
     which: number,
     maxWant: number,
     withPeerIds: boolean,
@@ -85,8 +86,13 @@ export class Tracker {
     peers.v4Count = 0;
     peers.v6Count = 0;
     peers.peerIds = null;
-    r.externalIpLength = family === FAMILY_V4 ? 4 : 16;
-    r.externalIp.set(endpoint.subarray(0, r.externalIpLength));
+    const addrLength = family === FAMILY_V4 ? 4 : 16;
+    const endpoint = this.endpoint;
+    endpoint.set(addr.subarray(0, addrLength));
+    endpoint[addrLength] = req.port >> 8;
+    endpoint[addrLength + 1] = req.port & 0xff;
+    r.externalIpLength = addrLength;
+    r.externalIp.set(addr.subarray(0, addrLength));
     r.interval = this.jitteredInterval();
 
     let tid: number;
@@ -178,12 +184,12 @@ export class Tracker {
   private collectPeerIds(): void {
     const peers = this.reply.peers;
     const n = peers.v4Count + peers.v6Count;
-    if (this.peerIdBuffer.length < n * HASH_LENGTH) this.peerIdBuffer = new Uint8Array(n * HASH_LENGTH);
+    if (this.peerIdBuffer.length < n * PEER_ID_LENGTH) this.peerIdBuffer = new Uint8Array(n * PEER_ID_LENGTH);
     const [v4, v6] = this.store.pools;
     for (let k = 0; k < n; k++) {
       const pool = k < peers.v4Count ? v4 : v6;
-      const at = this.slots[k] * 20;
-      this.peerIdBuffer.set(pool.peerIds.subarray(at, at + 20), k * 20);
+      const at = this.slots[k] * PEER_ID_LENGTH;
+      this.peerIdBuffer.set(pool.peerIds.subarray(at, at + PEER_ID_LENGTH), k * PEER_ID_LENGTH);
     }
     peers.peerIds = this.peerIdBuffer;
   }
