@@ -43,8 +43,6 @@ export class HttpServer {
   private readonly connections = new Set<Connection>();
   private readonly head = createRequestHead();
   private readonly reaper: NodeJS.Timeout;
-  /** Requests cut off for being slow or idle. */
-  timeouts = 0;
 
   constructor(handler: HttpHandler, log: Logger, options: HttpServerOptions = DEFAULT_HTTP_SERVER_OPTIONS) {
     this.handler = handler;
@@ -194,7 +192,6 @@ export class HttpServer {
     for (const c of this.connections) {
       if (c.busy) continue;
       if ((c.startedAt !== 0 && now - c.startedAt > headTimeoutMs) || now - c.lastActivity > idleTimeoutMs) {
-        this.timeouts++;
         c.socket.destroy();
       }
     }

@@ -6,7 +6,6 @@ import type { ScrapeEntry } from '../protocol/http-replies.ts';
 import {
   ACTION_ANNOUNCE,
   ACTION_CONNECT,
-  ACTION_SCRAPE,
   ANNOUNCE_REPLY_HEADER_SIZE,
   createUdpRequest,
   MAX_SCRAPE_HASHES,
@@ -25,15 +24,6 @@ import { PEERS_OWN_FAMILY, type Tracker } from '../tracker/tracker.ts';
 /** Peers per IPv6 reply: 20 + 66 × 18 = 1208 bytes, inside the 1280-byte IPv6 minimum MTU. */
 export const UDP_V6_MAX_PEERS = 66;
 
-export interface UdpCounters {
-  received: number;
-  dropped: number;
-  connects: number;
-  announces: number;
-  scrapes: number;
-  errors: number;
-}
-
 export class UdpHandler {
   private readonly tracker: Tracker;
   private readonly ids: ConnectionIds;
@@ -41,7 +31,6 @@ export class UdpHandler {
   private readonly entry: ScrapeEntry = { complete: 0, downloaded: 0, downloaders: 0, incomplete: 0 };
   /** The reply of the last handle() call. */
   readonly out: Buffer;
-  readonly counters: UdpCounters = { received: 0, dropped: 0, connects: 0, announces: 0, scrapes: 0, errors: 0 };
 
   constructor(tracker: Tracker, ids: ConnectionIds) {
     this.tracker = tracker;
@@ -57,35 +46,26 @@ export class UdpHandler {
    * Returns the reply's length in `this.out`, or 0 to send nothing.
    */
   handle(msg: Uint8Array, length: number, family: number, addr: Uint8Array): number {
-    const c = this.counters;
-    c.received++;
     const req = this.req;
     parseUdpRequest(msg, length, req);
     const addrLength = family === FAMILY_V4 ? 4 : 16;
     const now = this.tracker.clock.now;
     if (req.action === ACTION_CONNECT) {
-      c.connects++;
       const window = this.ids.window(now);
       return writeConnectReply(this.out, req.transactionId, window, this.ids.mac(window, addr, addrLength));
     }
-    if (req.action < 0) {
-      c.dropped++;
-      return 0;
-    }
+    if (req.action < 0) return 0;
     if (!this.ids.verify(req.connectionIdHi, req.connectionIdLo, addr, addrLength, now)) {
       return this.error('bad connection id', length);
     }
     if (req.error !== '') return this.error(req.error, length);
-    if (req.action === ACTION_ANNOUNCE) return this.announce(family, addr, length);
-    if (req.action === ACTION_SCRAPE) return this.scrape(msg);
-    c.dropped++;
-    return 0;
+    // parseUdpRequest yields only connect, announce, scrape or -1.
+    return req.action === ACTION_ANNOUNCE ? this.announce(family, addr, length) : this.scrape(msg);
   }
 
   private announce(family: number, addr: Uint8Array, length: number): number {
     const a = this.req.announce;
     if (a.port === 0) return this.error('invalid port', length);
-    this.counters.announces++;
     const maxWant = family === FAMILY_V4 ? this.tracker.options.maxPeers : UDP_V6_MAX_PEERS;
     const r = this.tracker.announce(a, family, addr, PEERS_OWN_FAMILY, maxWant, false);
     let at = writeAnnounceHeader(this.out, this.req.transactionId, r.interval, r.incomplete, r.complete);
@@ -101,7 +81,6 @@ export class UdpHandler {
   }
 
   private scrape(msg: Uint8Array): number {
-    this.counters.scrapes++;
     const req = this.req;
     let at = writeScrapeHeader(this.out, req.transactionId);
     for (let k = 0; k < req.scrapeCount; k++) {
@@ -112,7 +91,6 @@ export class UdpHandler {
   }
 
   private error(message: string, requestLength: number): number {
-    this.counters.errors++;
     return writeError(this.out, this.req.transactionId, message, requestLength);
   }
 }
