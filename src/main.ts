@@ -1,6 +1,8 @@
 // Entry point: parse flags, start serving, stop cleanly on SIGINT/SIGTERM. Start-up errors exit non-zero with one line.
 
+import { availableParallelism } from 'node:os';
 import { serve } from './cli/serve.ts';
+import { startWorkers } from './cli/workers.ts';
 import { helpText, parseArgs, UsageError } from './config/cli.ts';
 import { createLogger } from './log.ts';
 
@@ -23,8 +25,10 @@ if (config === 'help') {
 
 const log = createLogger(config.verbose);
 try {
-  const running = await serve(config, log);
-  log.info('swarmd ready');
+  // availableParallelism() honours the CPU affinity mask (e.g. taskset), not just the core count.
+  const workers = config.workers === 0 ? availableParallelism() : config.workers;
+  const running = workers === 1 ? await serve(config, log) : await startWorkers(config, workers, log);
+  log.info({ workers }, 'swarmd ready');
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) return;

@@ -1,20 +1,31 @@
 // `swarmd` (serve): builds the store, the tracker and the listeners from a Config, and runs until a signal.
 
-import type dgram from 'node:dgram';
 import type { Config } from '../config/cli.ts';
 import type { Logger } from '../log.ts';
 import { HttpHandler } from '../net/http-handler.ts';
 import { HttpServer } from '../net/http-server.ts';
 import { UdpHandler } from '../net/udp-handler.ts';
-import { listenUdp } from '../net/udp-server.ts';
+import { listenUdp, type UdpListener } from '../net/udp-server.ts';
 import { SwarmStore } from '../swarm/store.ts';
 import { Clock } from '../tracker/clock.ts';
 import { ConnectionIds } from '../tracker/connection-id.ts';
 import { FullScrape } from '../tracker/full-scrape.ts';
+import { DeltaReader, DeltaWriter, DRAIN_INTERVAL_MS } from '../tracker/replication.ts';
 import { Tracker } from '../tracker/tracker.ts';
 
 /** Torrents visited per background sweep tick (one tick a second). */
 const SWEEP_BUDGET_MIN = 1024;
+
+/** What a worker thread shares with the others (see workers.ts and replication.ts). */
+export interface WorkerShare {
+  index: number;
+  /** One ring per worker; this worker writes rings[index] and reads the rest. */
+  rings: SharedArrayBuffer[];
+  /** The connection-id key, so that an id from one worker is good at every other. */
+  connectionKey: Uint8Array;
+  /** The clocks' common origin (monotonicMs()), so that connection-id windows and peer ages agree. */
+  clockOrigin: number;
+}
 
 export interface Running {
   /** Stops listening and timers; resolves when every socket is closed. */
@@ -35,8 +46,9 @@ function listenAddresses(config: Config): { host: string; optional: boolean }[] 
   return list;
 }
 
-export async function serve(config: Config, log: Logger): Promise<Running> {
-  const clock = new Clock().start();
+/** Serves `config` in this thread; `share` when it is one of several workers. */
+export async function serve(config: Config, log: Logger, share: WorkerShare | null = null): Promise<Running> {
+  const clock = new Clock(share?.clockOrigin).start();
   const store = new SwarmStore({ peerTtl: config.peerTtl });
   const tracker = new Tracker(store, clock, {
     interval: config.interval,
@@ -45,7 +57,7 @@ export async function serve(config: Config, log: Logger): Promise<Running> {
     defaultNumwant: config.defaultNumwant,
     trackerId: config.trackerId,
   });
-  const udpHandler = new UdpHandler(tracker, new ConnectionIds());
+  const udpHandler = new UdpHandler(tracker, new ConnectionIds(share?.connectionKey));
   const httpHandler = new HttpHandler(tracker, new FullScrape(store, config.minInterval), {
     maxScrapeHashes: config.maxScrapeHashes,
     fullScrape: config.fullScrape,
@@ -57,12 +69,25 @@ export async function serve(config: Config, log: Logger): Promise<Running> {
     store.sweepSome(clock.now, budget);
   }, 1000).unref();
 
+  // Several workers: publish this one's changes, apply the others'.
+  let drainer: NodeJS.Timeout | undefined;
+  if (share !== null) {
+    tracker.deltas = new DeltaWriter(share.rings[share.index]);
+    const readers = share.rings.filter((_, i) => i !== share.index).map((ring) => new DeltaReader(ring));
+    drainer = setInterval(() => {
+      for (const r of readers) r.drain(store, clock.now);
+    }, DRAIN_INTERVAL_MS).unref();
+  }
+  // Only the first worker says where it listens; they all listen on the same ports.
+  const announceListening = share === null || share.index === 0;
+
   const httpServers: HttpServer[] = [];
-  const udpSockets: dgram.Socket[] = [];
+  const udpListeners: UdpListener[] = [];
   const stop = async () => {
     clearInterval(sweeper);
+    clearInterval(drainer);
     clock.stop();
-    for (const s of udpSockets) s.close();
+    for (const s of udpListeners) s.close();
     await Promise.all(httpServers.map((s) => s.close()));
   };
   try {
@@ -71,13 +96,19 @@ export async function serve(config: Config, log: Logger): Promise<Running> {
       try {
         if (config.httpPort !== 0) {
           const server = new HttpServer(httpHandler, log);
-          await server.listen(config.httpPort, host);
+          await server.listen(config.httpPort, host, share !== null);
           httpServers.push(server);
-          log.info({ address: `http://${shown}:${config.httpPort}/announce` }, 'HTTP tracker listening');
+          if (announceListening) {
+            log.info({ address: `http://${shown}:${config.httpPort}/announce` }, 'HTTP tracker listening');
+          }
         }
         if (config.udpPort !== 0) {
-          udpSockets.push(await listenUdp(udpHandler, host, config.udpPort, log));
-          log.info({ address: `udp://${shown}:${config.udpPort}/announce` }, 'UDP tracker listening');
+          const reusePort = share !== null;
+          const udp = await listenUdp(udpHandler, host, config.udpPort, log, { io: config.udpIo, reusePort });
+          udpListeners.push(udp);
+          if (announceListening) {
+            log.info({ address: `udp://${shown}:${config.udpPort}/announce`, io: udp.io }, 'UDP tracker listening');
+          }
         }
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;

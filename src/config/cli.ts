@@ -16,6 +16,9 @@ export interface Config {
   maxScrapeHashes: number;
   fullScrape: boolean;
   trackerId: string;
+  /** Worker threads answering requests; 0: one per core this process may run on. */
+  workers: number;
+  udpIo: 'auto' | 'native' | 'dgram';
   verbose: boolean;
 }
 
@@ -32,6 +35,8 @@ export const DEFAULT_CONFIG: Readonly<Config> = {
   maxScrapeHashes: 5,
   fullScrape: false,
   trackerId: 'swarmd',
+  workers: 0,
+  udpIo: 'auto',
   verbose: false,
 };
 
@@ -39,7 +44,7 @@ export class UsageError extends Error {
   override name = 'UsageError';
 }
 
-type Kind = 'port' | 'seconds' | 'count' | 'text' | 'host' | 'flag';
+type Kind = 'port' | 'seconds' | 'count' | 'text' | 'host' | 'flag' | 'choice';
 
 interface FlagSpec {
   name: string;
@@ -48,6 +53,8 @@ interface FlagSpec {
   key: keyof Config;
   /** Smallest and largest accepted value, for numbers. */
   range?: [number, number];
+  /** Accepted values, for a choice. */
+  choices?: readonly string[];
   help: string;
 }
 
@@ -79,7 +86,8 @@ const FLAGS: FlagSpec[] = [
     name: 'peer-ttl',
     kind: 'seconds',
     key: 'peerTtl',
-    range: [1, 7 * 86400],
+    // A peer's last announce is kept in 16 bits of seconds: ages must stay well below 2^16.
+    range: [1, 43200],
     help: 'drop a peer after this long without an announce',
   },
   {
@@ -110,6 +118,20 @@ const FLAGS: FlagSpec[] = [
     help: 'answer a scrape without info_hash with every torrent',
   },
   { name: 'tracker-id', kind: 'text', key: 'trackerId', help: "'tracker id' in announce replies; '' leaves it out" },
+  {
+    name: 'workers',
+    kind: 'count',
+    key: 'workers',
+    range: [0, 256],
+    help: 'worker threads answering requests, each with a copy of the swarm; 0: one per core',
+  },
+  {
+    name: 'udp-io',
+    kind: 'choice',
+    key: 'udpIo',
+    choices: ['auto', 'native', 'dgram'],
+    help: 'UDP I/O: native (batched recvmmsg/sendmmsg addon), dgram (node:dgram), auto (native if it loaded)',
+  },
   { name: 'verbose', short: 'v', kind: 'flag', key: 'verbose', help: 'log at debug level' },
 ];
 
@@ -157,6 +179,12 @@ function apply(config: Config, spec: FlagSpec, value: string): void {
       // '' (as seed 001's default) means every address.
       if (value !== '' && isIP(value) === 0) throw new UsageError(`${flag}: '${value}' is not an IP address`);
       if (value !== '') config.hosts.push(value);
+      return;
+    case 'choice':
+      if (!spec.choices?.includes(value)) {
+        throw new UsageError(`${flag}: expected one of ${spec.choices?.join(', ')}, got '${value}'`);
+      }
+      (config[spec.key] as string) = value;
       return;
     case 'text':
       if (!/^[\x20-\x7e]{0,64}$/.test(value)) throw new UsageError(`${flag}: at most 64 printable ASCII characters`);

@@ -85,15 +85,7 @@ export class HttpHandler {
       return this.bencoded(head);
     }
     const tracker = this.tracker;
-    const withPeerIds = !req.compact && !req.noPeerId;
-    const reply = tracker.announce(
-      req,
-      client.family,
-      client.addr,
-      PEERS_BOTH_FAMILIES,
-      tracker.options.maxPeers,
-      withPeerIds,
-    );
+    const reply = tracker.announce(req, client.family, client.addr, PEERS_BOTH_FAMILIES, tracker.options.maxPeers);
     writeAnnounce(w, reply, req.compact);
     return this.bencoded(head);
   }

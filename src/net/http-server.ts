@@ -53,10 +53,11 @@ export class HttpServer {
     this.server.on('close', () => clearInterval(this.reaper));
   }
 
-  listen(port: number, host: string): Promise<void> {
+  /** `reusePort`: SO_REUSEPORT, so that several workers listen on the port and the kernel spreads connections. */
+  listen(port: number, host: string, reusePort = false): Promise<void> {
     return new Promise((resolve, reject) => {
       this.server.once('error', reject);
-      this.server.listen({ port, host, ipv6Only: host.includes(':') }, () => {
+      this.server.listen({ port, host, ipv6Only: host.includes(':'), reusePort }, () => {
         this.server.off('error', reject);
         resolve();
       });

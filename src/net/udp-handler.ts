@@ -29,23 +29,27 @@ export class UdpHandler {
   private readonly ids: ConnectionIds;
   private readonly req = createUdpRequest(createAnnounceRequest());
   private readonly entry: ScrapeEntry = { complete: 0, downloaded: 0, downloaders: 0, incomplete: 0 };
-  /** The reply of the last handle() call. */
-  readonly out: Buffer;
+  /** The largest reply handle() writes: the `out` it is given must hold this many bytes. */
+  readonly maxReplySize: number;
+  private out: Uint8Array = new Uint8Array(0);
 
   constructor(tracker: Tracker, ids: ConnectionIds) {
     this.tracker = tracker;
     this.ids = ids;
     const maxPeers = tracker.options.maxPeers;
-    this.out = Buffer.alloc(
-      Math.max(ANNOUNCE_REPLY_HEADER_SIZE + maxPeers * 6, 8 + MAX_SCRAPE_HASHES * SCRAPE_ENTRY_SIZE, 1500),
+    this.maxReplySize = Math.max(
+      ANNOUNCE_REPLY_HEADER_SIZE + maxPeers * 6,
+      ANNOUNCE_REPLY_HEADER_SIZE + UDP_V6_MAX_PEERS * 18,
+      8 + MAX_SCRAPE_HASHES * SCRAPE_ENTRY_SIZE,
     );
   }
 
   /**
    * Handles `msg[0, length)` from a client whose address is `addr` (4 bytes for FAMILY_V4, 16 for FAMILY_V6).
-   * Returns the reply's length in `this.out`, or 0 to send nothing.
+   * Writes the reply to `out` (at least `maxReplySize` bytes) and returns its length, or 0 to send nothing.
    */
-  handle(msg: Uint8Array, length: number, family: number, addr: Uint8Array): number {
+  handle(msg: Uint8Array, length: number, family: number, addr: Uint8Array, out: Uint8Array): number {
+    this.out = out;
     const req = this.req;
     parseUdpRequest(msg, length, req);
     const addrLength = family === FAMILY_V4 ? 4 : 16;
@@ -67,17 +71,15 @@ export class UdpHandler {
     const a = this.req.announce;
     if (a.port === 0) return this.error('invalid port', length);
     const maxWant = family === FAMILY_V4 ? this.tracker.options.maxPeers : UDP_V6_MAX_PEERS;
-    const r = this.tracker.announce(a, family, addr, PEERS_OWN_FAMILY, maxWant, false);
-    let at = writeAnnounceHeader(this.out, this.req.transactionId, r.interval, r.incomplete, r.complete);
+    const r = this.tracker.announce(a, family, addr, PEERS_OWN_FAMILY, maxWant);
+    const at = writeAnnounceHeader(this.out, this.req.transactionId, r.interval, r.incomplete, r.complete);
     const peers = r.peers;
-    if (family === FAMILY_V4) {
-      this.out.set(peers.v4.subarray(0, peers.v4Count * 6), at);
-      at += peers.v4Count * 6;
-    } else {
-      this.out.set(peers.v6.subarray(0, peers.v6Count * 18), at);
-      at += peers.v6Count * 18;
-    }
-    return at;
+    const src = family === FAMILY_V4 ? peers.v4 : peers.v6;
+    const n = family === FAMILY_V4 ? peers.v4Count * 6 : peers.v6Count * 18;
+    const out = this.out;
+    // A loop, not out.set(src.subarray(…)): no view object per reply.
+    for (let k = 0; k < n; k++) out[at + k] = src[k];
+    return at + n;
   }
 
   private scrape(msg: Uint8Array): number {

@@ -25,7 +25,6 @@ export interface AnnounceRequest {
   numwant: number;
   /** BEP 23: compact peers (the default) or the dictionary model. */
   compact: boolean;
-  noPeerId: boolean;
   /** BEP 41 URL data of a UDP announce (path and query), '' when none. Kept for passkeys. */
   urlData: string;
 }
@@ -41,7 +40,6 @@ export function createAnnounceRequest(): AnnounceRequest {
     event: EVENT_NONE,
     numwant: -1,
     compact: true,
-    noPeerId: false,
     urlData: '',
   };
 }
@@ -54,6 +52,5 @@ export function resetAnnounceRequest(req: AnnounceRequest): void {
   req.event = EVENT_NONE;
   req.numwant = -1;
   req.compact = true;
-  req.noPeerId = false;
   req.urlData = '';
 }

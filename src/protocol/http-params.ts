@@ -23,7 +23,6 @@ const K_LEFT = ascii('left');
 const K_EVENT = ascii('event');
 const K_NUMWANT = ascii('numwant');
 const K_COMPACT = ascii('compact');
-const K_NO_PEER_ID = ascii('no_peer_id');
 
 const EVENTS: ReadonlyArray<[Uint8Array, number]> = [
   [ascii('started'), EVENT_STARTED],
@@ -84,8 +83,6 @@ export function parseAnnounceParams(src: Uint8Array, start: number, end: number,
       else req.numwant = n < 0 ? -1 : n;
     } else if (klen === 7 && bytesEqual(s, ks, ke, K_COMPACT)) {
       req.compact = !(ve - vs === 1 && s[vs] === 0x30);
-    } else if (klen === 10 && bytesEqual(s, ks, ke, K_NO_PEER_ID)) {
-      req.noPeerId = !(ve - vs === 1 && s[vs] === 0x30);
     }
     return failure === null;
   });

@@ -15,20 +15,17 @@ const K_INTERVAL = encodeKey('interval');
 const K_IP = encodeKey('ip');
 const K_MIN_INTERVAL = encodeKey('min interval');
 const K_MIN_REQUEST_INTERVAL = encodeKey('min_request_interval');
-const K_PEER_ID = encodeKey('peer id');
 const K_PEERS = encodeKey('peers');
 const K_PEERS6 = encodeKey('peers6');
 const K_PORT = encodeKey('port');
 const K_TRACKER_ID = encodeKey('tracker id');
 
-/** The peers chosen for one reply, as compact bytes per family, with peer ids when the dictionary model wants them. */
+/** The peers chosen for one reply, as compact bytes per family. */
 export interface PeerLists {
   v4: Uint8Array;
   v4Count: number;
   v6: Uint8Array;
   v6Count: number;
-  /** 20 bytes per peer, v4 peers first then v6, or null when no peer ids are wanted. */
-  peerIds: Uint8Array | null;
 }
 
 export interface AnnounceReply {
@@ -64,26 +61,21 @@ export function writeAnnounce(w: BencodeWriter, r: AnnounceReply, compact: boole
     if (p.v6Count > 0) w.raw(K_PEERS6).bytes(p.v6, 0, p.v6Count * 18);
   } else {
     w.raw(K_PEERS).list();
-    for (let k = 0; k < p.v4Count; k++) writePeerDict(w, p.v4, k * 6, 4, p.peerIds, k);
-    for (let k = 0; k < p.v6Count; k++) writePeerDict(w, p.v6, k * 18, 16, p.peerIds, p.v4Count + k);
+    for (let k = 0; k < p.v4Count; k++) writePeerDict(w, p.v4, k * 6, 4);
+    for (let k = 0; k < p.v6Count; k++) writePeerDict(w, p.v6, k * 18, 16);
     w.end();
   }
   if (r.trackerId !== '') w.raw(K_TRACKER_ID).text(r.trackerId);
   w.end();
 }
 
-/** The dictionary model of BEP 3: `ip` (text), `peer id` (unless no_peer_id), `port`. */
-function writePeerDict(
-  w: BencodeWriter,
-  src: Uint8Array,
-  at: number,
-  addressLength: number,
-  peerIds: Uint8Array | null,
-  index: number,
-): void {
+/**
+ * The dictionary model of BEP 3, `ip` (text) and `port`, always without `peer id` (as if no_peer_id=1): peer ids are
+ * not stored, which keeps a peer at a few bytes; clients check the id in the peer handshake, not from the tracker.
+ */
+function writePeerDict(w: BencodeWriter, src: Uint8Array, at: number, addressLength: number): void {
   w.dict();
   w.raw(K_IP).text(formatIp(src, at, addressLength));
-  if (peerIds !== null) w.raw(K_PEER_ID).bytes(peerIds, index * 20, index * 20 + 20);
   w.raw(K_PORT).int((src[at + addressLength] << 8) | src[at + addressLength + 1]);
   w.end();
 }

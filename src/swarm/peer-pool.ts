@@ -1,24 +1,39 @@
 // The peers of one address family, for every torrent, in a few large typed arrays (struct of arrays).
 //
-// Each torrent owns one contiguous block of element slots; block sizes are powers of two taken from per-size free
-// lists, so a torrent grows by moving to the next size and shrinks when three quarters empty. Inside a block the
+// Each torrent owns one contiguous block of element slots. Block sizes come in classes about a quarter apart (…, 8,
+// 10, 12, 14, 16, 20, …), each with its own free list, so blocks are on average ~90 % full; a torrent grows by moving
+// to the next class and shrinks when three quarters empty. Inside a block the
 // peers are partitioned: [downloaders | upload-only (seeders and BEP 21 partial seeds)]. That makes "never send
 // seeders to seeders" a range choice, and a peer list a copy of stored compact bytes.
 //
 // A peer is found by (torrent, endpoint) through one open-addressing index per family that maps to element slots.
 // Element slots move (partition swaps, block moves), and every move rewrites the one index entry pointing at it.
+// An element stores no owner: a slot belongs to torrent t when it lies inside t's block, and deletions leave
+// tombstones (a backward shift would need every entry's owner), cleared by a rehash that walks the blocks.
+//
+// Per IPv4 peer that is 9 bytes (6 endpoint, 2 time, 1 flags) plus its share of block slack and the index.
 
 import type { KeyedHasher } from './keyed-hash.ts';
 import { grow } from './typed-array.ts';
 
-export const PEER_ID_SIZE = 20;
 /** Element flags. */
 export const FLAG_COMPLETED = 1; // this peer's completed event has been counted
 export const FLAG_PARTIAL = 2; // BEP 21 partial seed (announced event=paused)
+/** The upper six bits: the store's publish epoch of the peer (see SwarmStore.announce). */
+export const EPOCH_SHIFT = 2;
+export const STATE_FLAGS = (1 << EPOCH_SHIFT) - 1;
 
 const EMPTY = -1;
+const TOMBSTONE = -2;
 const NO_BLOCK = -1;
 const MIN_INDEX_SIZE = 1024;
+
+/** Block sizes by class: 1, 2, 3, 4, then four steps per power of two (4, 5, 6, 7, 8, 10, 12, 14, 16, 20, …). */
+const BLOCK_SIZES: readonly number[] = (() => {
+  const sizes = [1, 2, 3];
+  for (let p = 4; p <= 2 ** 30; p *= 2) sizes.push(p, p + p / 4, p + p / 2, p + (3 * p) / 4);
+  return sizes;
+})();
 
 export class PeerPool {
   /** Compact endpoint size: 6 (IPv4 + port) or 18 (IPv6 + port). */
@@ -27,10 +42,9 @@ export class PeerPool {
 
   // Element arrays, indexed by slot.
   endpoints: Uint8Array;
-  peerIds: Uint8Array;
-  lastSeen: Uint32Array;
+  /** When the peer last announced: the store's clock in seconds, modulo 2^16 (see `age`). */
+  lastSeen: Uint16Array;
   flags: Uint8Array;
-  private owner: Int32Array;
   private capacity: number;
   private top = 0;
   private readonly freeBlocks: number[][] = [];
@@ -49,6 +63,7 @@ export class PeerPool {
   private index: Int32Array;
   private indexMask: number;
   private indexUsed = 0;
+  private indexTombstones = 0;
 
   private readonly scratch: Uint8Array;
   /** Total peers stored. */
@@ -59,10 +74,8 @@ export class PeerPool {
     this.hasher = hasher;
     this.capacity = capacity;
     this.endpoints = new Uint8Array(capacity * stride);
-    this.peerIds = new Uint8Array(capacity * PEER_ID_SIZE);
-    this.lastSeen = new Uint32Array(capacity);
+    this.lastSeen = new Uint16Array(capacity);
     this.flags = new Uint8Array(capacity);
-    this.owner = new Int32Array(capacity);
     this.blockStart = new Int32Array(torrentCapacity).fill(NO_BLOCK);
     this.blockClass = new Int8Array(torrentCapacity).fill(NO_BLOCK);
     this.count = new Int32Array(torrentCapacity);
@@ -70,7 +83,7 @@ export class PeerPool {
     this.partials = new Int32Array(torrentCapacity);
     this.index = new Int32Array(MIN_INDEX_SIZE).fill(EMPTY);
     this.indexMask = MIN_INDEX_SIZE - 1;
-    this.scratch = new Uint8Array(stride + PEER_ID_SIZE);
+    this.scratch = new Uint8Array(stride);
   }
 
   /** Grows the per-torrent descriptors; the store calls this when its torrent table grows. */
@@ -86,32 +99,28 @@ export class PeerPool {
   find(tid: number, ep: Uint8Array, epOff: number): number {
     const mask = this.indexMask;
     let i = this.hasher.hashBytes(ep, epOff, this.stride, tid) & mask;
+    const start = this.blockStart[tid];
+    const n = this.count[tid];
     for (;;) {
       const slot = this.index[i];
       if (slot === EMPTY) return -1;
-      if (this.owner[slot] === tid && this.endpointEquals(slot, ep, epOff)) return slot;
+      // Tombstones (negative) and other torrents' slots fall outside [start, start + n).
+      if (slot - start >= 0 && slot - start < n && this.endpointEquals(slot, ep, epOff)) return slot;
       i = (i + 1) & mask;
     }
   }
 
   /** Adds a peer (which must not be present) and returns its slot. */
-  insert(
-    tid: number,
-    ep: Uint8Array,
-    epOff: number,
-    peerId: Uint8Array,
-    uploadOnly: boolean,
-    partial: boolean,
-    now: number,
-  ): number {
+  insert(tid: number, ep: Uint8Array, epOff: number, uploadOnly: boolean, partial: boolean, now: number): number {
+    this.fitIndex();
     const n = this.count[tid];
-    if (this.blockStart[tid] === NO_BLOCK || n === 1 << this.blockClass[tid]) this.resize(tid, n + 1);
+    if (this.blockStart[tid] === NO_BLOCK || n === BLOCK_SIZES[this.blockClass[tid]]) this.resize(tid, n + 1);
     const start = this.blockStart[tid];
     let slot = start + n;
     if (!uploadOnly) {
       const d = this.downloaders[tid];
       // Make room at the end of the downloader part by moving the first upload-only peer to the end.
-      if (d < n) this.move(start + d, slot);
+      if (d < n) this.move(tid, start + d, slot);
       slot = start + d;
       this.downloaders[tid] = d + 1;
     }
@@ -119,19 +128,16 @@ export class PeerPool {
     this.size++;
     const s = this.stride;
     this.endpoints.set(ep.subarray(epOff, epOff + s), slot * s);
-    this.peerIds.set(peerId.subarray(0, PEER_ID_SIZE), slot * PEER_ID_SIZE);
     this.lastSeen[slot] = now;
     this.flags[slot] = partial ? FLAG_PARTIAL : 0;
     if (partial) this.partials[tid]++;
-    this.owner[slot] = tid;
-    this.indexAdd(slot);
+    this.indexAdd(tid, slot);
     return slot;
   }
 
-  /** Records a re-announce: refreshes time and peer id, moves the peer between downloaders and upload-only. */
-  update(tid: number, slot: number, peerId: Uint8Array, uploadOnly: boolean, partial: boolean, now: number): number {
+  /** Records a re-announce: refreshes its time, moves the peer between downloaders and upload-only. */
+  update(tid: number, slot: number, uploadOnly: boolean, partial: boolean, now: number): number {
     this.lastSeen[slot] = now;
-    this.peerIds.set(peerId.subarray(0, PEER_ID_SIZE), slot * PEER_ID_SIZE);
     const wasPartial = (this.flags[slot] & FLAG_PARTIAL) !== 0;
     if (wasPartial !== partial) {
       this.flags[slot] ^= FLAG_PARTIAL;
@@ -141,12 +147,12 @@ export class PeerPool {
     const d = this.downloaders[tid];
     const isDownloader = slot - start < d;
     if (uploadOnly && isDownloader) {
-      this.swap(slot, start + d - 1);
+      this.swap(tid, slot, start + d - 1);
       this.downloaders[tid] = d - 1;
       return start + d - 1;
     }
     if (!uploadOnly && !isDownloader) {
-      this.swap(slot, start + d);
+      this.swap(tid, slot, start + d);
       this.downloaders[tid] = d + 1;
       return start + d;
     }
@@ -155,7 +161,7 @@ export class PeerPool {
 
   /** Removes the peer in `slot` of torrent `tid`. */
   remove(tid: number, slot: number): void {
-    this.indexDelete(slot);
+    this.indexDelete(tid, slot);
     if (this.flags[slot] & FLAG_PARTIAL) this.partials[tid]--;
     const start = this.blockStart[tid];
     const last = start + this.count[tid] - 1;
@@ -163,28 +169,33 @@ export class PeerPool {
     if (slot - start < d) {
       // Fill the hole with the last downloader, and that one's place with the last upload-only peer.
       const lastDownloader = start + d - 1;
-      if (slot !== lastDownloader) this.move(lastDownloader, slot);
-      if (lastDownloader !== last) this.move(last, lastDownloader);
+      if (slot !== lastDownloader) this.move(tid, lastDownloader, slot);
+      if (lastDownloader !== last) this.move(tid, last, lastDownloader);
       this.downloaders[tid] = d - 1;
     } else if (slot !== last) {
-      this.move(last, slot);
+      this.move(tid, last, slot);
     }
     const n = this.count[tid] - 1;
     this.count[tid] = n;
     this.size--;
     // Shrink when three quarters empty, to a block twice the size needed, so add/remove at the edge does not thrash.
-    const cls = this.blockClass[tid];
     if (n === 0) this.freeBlock(tid);
-    else if (cls >= 2 && n <= 1 << (cls - 2)) this.resize(tid, n * 2);
+    else if (n * 4 <= BLOCK_SIZES[this.blockClass[tid]]) this.resize(tid, n * 2);
+    this.fitIndex();
   }
 
-  /** Removes every peer of `tid` last seen before `deadline`; returns how many were removed. */
-  expire(tid: number, deadline: number): number {
+  /** Seconds since the peer in `slot` last announced, for ages below 2^16 s (the store sweeps far more often). */
+  age(slot: number, now: number): number {
+    return (now - this.lastSeen[slot]) & 0xffff;
+  }
+
+  /** Removes every peer of `tid` not seen for more than `ttl` seconds; returns how many were removed. */
+  expire(tid: number, now: number, ttl: number): number {
     let removed = 0;
     // Backwards: a removal only moves peers from higher slots, which were already checked.
     for (let i = this.count[tid] - 1; i >= 0; i--) {
       const slot = this.blockStart[tid] + i;
-      if (this.lastSeen[slot] < deadline) {
+      if (this.age(slot, now) > ttl) {
         this.remove(tid, slot);
         removed++;
       }
@@ -249,87 +260,91 @@ export class PeerPool {
     return true;
   }
 
-  private hashOf(slot: number): number {
-    return this.hasher.hashBytes(this.endpoints, slot * this.stride, this.stride, this.owner[slot]);
+  /** The index home of the peer in `slot` of torrent `tid`. */
+  private homeOf(tid: number, slot: number): number {
+    return this.hasher.hashBytes(this.endpoints, slot * this.stride, this.stride, tid) & this.indexMask;
   }
 
-  /** The index position that points at `slot`. */
-  private indexPositionOf(slot: number): number {
+  /** The index position that points at `slot` of torrent `tid`. */
+  private indexPositionOf(tid: number, slot: number): number {
     const mask = this.indexMask;
-    let i = this.hashOf(slot) & mask;
+    let i = this.homeOf(tid, slot);
     while (this.index[i] !== slot) i = (i + 1) & mask;
     return i;
   }
 
-  private indexAdd(slot: number): void {
-    if ((this.indexUsed + 1) * 2 > this.index.length) this.rehash(this.index.length * 2);
+  /**
+   * Keeps the index at most three quarters full of live and dead entries, so probe chains stay short, and at least
+   * an eighth live. Called only while every block is consistent, since a rehash reads the blocks.
+   */
+  private fitIndex(): void {
+    const length = this.index.length;
+    if ((this.indexUsed + this.indexTombstones + 1) * 4 > length * 3) {
+      this.rehash(this.indexUsed * 2 + 2 > length ? length * 2 : length);
+    } else if (length > MIN_INDEX_SIZE && this.indexUsed * 8 < length) {
+      this.rehash(length / 2);
+    }
+  }
+
+  private indexAdd(tid: number, slot: number): void {
     const mask = this.indexMask;
-    let i = this.hashOf(slot) & mask;
-    while (this.index[i] !== EMPTY) i = (i + 1) & mask;
+    let i = this.homeOf(tid, slot);
+    for (;;) {
+      const entry = this.index[i];
+      if (entry === EMPTY) break;
+      if (entry === TOMBSTONE) {
+        this.indexTombstones--;
+        break;
+      }
+      i = (i + 1) & mask;
+    }
     this.index[i] = slot;
     this.indexUsed++;
   }
 
-  /** Linear-probing deletion by backward shift, so no tombstones pile up. */
-  private indexDelete(slot: number): void {
-    const mask = this.indexMask;
-    let hole = this.indexPositionOf(slot);
-    let j = hole;
-    for (;;) {
-      j = (j + 1) & mask;
-      const other = this.index[j];
-      if (other === EMPTY) break;
-      const home = this.hashOf(other) & mask;
-      // Move `other` into the hole unless its home lies cyclically in (hole, j].
-      const homeBetween = hole <= j ? home > hole && home <= j : home > hole || home <= j;
-      if (!homeBetween) {
-        this.index[hole] = other;
-        hole = j;
-      }
-    }
-    this.index[hole] = EMPTY;
+  private indexDelete(tid: number, slot: number): void {
+    this.index[this.indexPositionOf(tid, slot)] = TOMBSTONE;
     this.indexUsed--;
-    if (this.index.length > MIN_INDEX_SIZE && this.indexUsed * 8 < this.index.length)
-      this.rehash(this.index.length / 2);
+    this.indexTombstones++;
   }
 
+  /** Rebuilds the index at `size` entries from the blocks (the index itself does not know each slot's torrent). */
   private rehash(size: number): void {
-    const old = this.index;
     this.index = new Int32Array(size).fill(EMPTY);
     this.indexMask = size - 1;
-    for (let k = 0; k < old.length; k++) {
-      const slot = old[k];
-      if (slot === EMPTY) continue;
-      let i = this.hashOf(slot) & this.indexMask;
-      while (this.index[i] !== EMPTY) i = (i + 1) & this.indexMask;
-      this.index[i] = slot;
+    this.indexTombstones = 0;
+    const mask = this.indexMask;
+    for (let tid = 0; tid < this.blockStart.length; tid++) {
+      const start = this.blockStart[tid];
+      if (start === NO_BLOCK) continue;
+      for (let slot = start; slot < start + this.count[tid]; slot++) {
+        let i = this.homeOf(tid, slot);
+        while (this.index[i] !== EMPTY) i = (i + 1) & mask;
+        this.index[i] = slot;
+      }
     }
   }
 
-  /** Moves the element in slot `from` to the free slot `to`, keeping the index pointing at it. */
-  private move(from: number, to: number): void {
-    const at = this.indexPositionOf(from);
+  /** Moves the element in slot `from` of torrent `tid` to the free slot `to`, keeping the index pointing at it. */
+  private move(tid: number, from: number, to: number): void {
+    const at = this.indexPositionOf(tid, from);
     this.copyElement(from, to);
     this.index[at] = to;
   }
 
-  private swap(a: number, b: number): void {
+  private swap(tid: number, a: number, b: number): void {
     if (a === b) return;
-    const ia = this.indexPositionOf(a);
-    const ib = this.indexPositionOf(b);
+    const ia = this.indexPositionOf(tid, a);
+    const ib = this.indexPositionOf(tid, b);
     const s = this.stride;
     const tmp = this.scratch;
     tmp.set(this.endpoints.subarray(a * s, a * s + s), 0);
-    tmp.set(this.peerIds.subarray(a * PEER_ID_SIZE, (a + 1) * PEER_ID_SIZE), s);
     const seen = this.lastSeen[a];
     const flags = this.flags[a];
-    const owner = this.owner[a];
     this.copyElement(b, a);
-    this.endpoints.set(tmp.subarray(0, s), b * s);
-    this.peerIds.set(tmp.subarray(s, s + PEER_ID_SIZE), b * PEER_ID_SIZE);
+    this.endpoints.set(tmp, b * s);
     this.lastSeen[b] = seen;
     this.flags[b] = flags;
-    this.owner[b] = owner;
     this.index[ia] = b;
     this.index[ib] = a;
   }
@@ -337,27 +352,33 @@ export class PeerPool {
   private copyElement(from: number, to: number): void {
     const s = this.stride;
     this.endpoints.copyWithin(to * s, from * s, from * s + s);
-    this.peerIds.copyWithin(to * PEER_ID_SIZE, from * PEER_ID_SIZE, (from + 1) * PEER_ID_SIZE);
     this.lastSeen[to] = this.lastSeen[from];
     this.flags[to] = this.flags[from];
-    this.owner[to] = this.owner[from];
   }
 
-  /** Moves torrent `tid` into a block of the smallest power-of-two size that holds `needed` peers. */
+  /** Moves torrent `tid` into a block of the smallest class that holds `needed` peers. */
   private resize(tid: number, needed: number): void {
     let cls = 0;
-    while (1 << cls < needed) cls++;
-    const newStart = this.allocBlock(cls);
+    while (BLOCK_SIZES[cls] < needed) cls++;
     const oldStart = this.blockStart[tid];
+    const oldClass = this.blockClass[tid];
+    if (oldStart !== NO_BLOCK && oldStart + BLOCK_SIZES[oldClass] === this.top && cls > oldClass) {
+      // The last block of the arena grows in place.
+      this.reserve(oldStart + BLOCK_SIZES[cls]);
+      this.top = oldStart + BLOCK_SIZES[cls];
+      this.blockClass[tid] = cls;
+      return;
+    }
+    const newStart = this.allocBlock(cls);
     const n = this.count[tid];
-    for (let i = 0; i < n; i++) this.move(oldStart + i, newStart + i);
-    if (oldStart !== NO_BLOCK) this.freeBlocks[this.blockClass[tid]].push(oldStart);
+    for (let i = 0; i < n; i++) this.move(tid, oldStart + i, newStart + i);
     this.blockStart[tid] = newStart;
     this.blockClass[tid] = cls;
+    if (oldStart !== NO_BLOCK) this.release(oldStart, oldClass);
   }
 
   private freeBlock(tid: number): void {
-    this.freeBlocks[this.blockClass[tid]].push(this.blockStart[tid]);
+    this.release(this.blockStart[tid], this.blockClass[tid]);
     this.blockStart[tid] = NO_BLOCK;
     this.blockClass[tid] = NO_BLOCK;
     this.downloaders[tid] = 0;
@@ -368,21 +389,30 @@ export class PeerPool {
     while (this.freeBlocks.length <= cls) this.freeBlocks.push([]);
     const reused = this.freeBlocks[cls].pop();
     if (reused !== undefined) return reused;
-    const size = 1 << cls;
-    if (this.top + size > this.capacity) this.growElements(this.top + size);
     const start = this.top;
-    this.top += size;
+    this.reserve(start + BLOCK_SIZES[cls]);
+    this.top = start + BLOCK_SIZES[cls];
     return start;
   }
 
-  private growElements(needed: number): void {
-    let capacity = this.capacity * 2;
-    while (capacity < needed) capacity *= 2;
+  /** Returns a block to its free list, or to the arena when it is the last block. */
+  private release(start: number, cls: number): void {
+    if (start + BLOCK_SIZES[cls] === this.top) {
+      this.top = start;
+      return;
+    }
+    while (this.freeBlocks.length <= cls) this.freeBlocks.push([]);
+    this.freeBlocks[cls].push(start);
+  }
+
+  /** Makes the element arrays hold at least `needed` slots. */
+  private reserve(needed: number): void {
+    if (needed <= this.capacity) return;
+    // By half: doubling would leave up to half of the largest arrays unused.
+    const capacity = Math.max(needed, Math.ceil(this.capacity * 1.5));
     this.endpoints = grow(this.endpoints, capacity * this.stride);
-    this.peerIds = grow(this.peerIds, capacity * PEER_ID_SIZE);
     this.lastSeen = grow(this.lastSeen, capacity);
     this.flags = grow(this.flags, capacity);
-    this.owner = grow(this.owner, capacity);
     this.capacity = capacity;
   }
 }

@@ -5,7 +5,7 @@
 // address and port: the same endpoint announcing over HTTP and UDP is one peer.
 
 import { KeyedHasher } from './keyed-hash.ts';
-import { FLAG_COMPLETED, PeerPool } from './peer-pool.ts';
+import { EPOCH_SHIFT, FLAG_COMPLETED, FLAG_PARTIAL, PeerPool, STATE_FLAGS } from './peer-pool.ts';
 import { grow } from './typed-array.ts';
 
 export const FAMILY_V4 = 0;
@@ -26,6 +26,12 @@ export interface AnnounceOutcome {
   torrent: number;
   /** The requester's slot in its family's pool, to leave it out of its own peer list. */
   slot: number;
+  /**
+   * Other copies of the swarm (workers, cluster nodes) need to hear of this announce: the peer is new, changed state,
+   * completed, or has not been published in the current epoch (peerTtl / 8 seconds). Re-announces inside an epoch
+   * change nothing but the time, and a copy that hears of a peer once an epoch keeps it for at least 7/8 of the TTL.
+   */
+  publish: boolean;
 }
 
 export class SwarmStore {
@@ -51,11 +57,13 @@ export class SwarmStore {
   private tableMask: number;
 
   private sweepCursor = 0;
-  private readonly outcome: AnnounceOutcome = { torrent: -1, slot: -1 };
+  private readonly outcome: AnnounceOutcome = { torrent: -1, slot: -1, publish: false };
+  private readonly publishEvery: number;
 
   constructor(options: StoreOptions, capacity = 1024) {
     this.peerTtl = options.peerTtl;
     this.sweepEvery = Math.max(1, Math.min(60, Math.floor(options.peerTtl / 4)));
+    this.publishEvery = Math.max(1, Math.floor(options.peerTtl / 8));
     this.capacity = capacity;
     this.hashes = new Uint8Array(capacity * HASH_SIZE);
     this.alive = new Uint8Array(capacity);
@@ -92,7 +100,6 @@ export class SwarmStore {
     hash: Uint8Array,
     family: number,
     endpoint: Uint8Array,
-    peerId: Uint8Array,
     seeder: boolean,
     partial: boolean,
     completed: boolean,
@@ -105,14 +112,31 @@ export class SwarmStore {
     const uploadOnly = seeder || partial;
     const isPartial = partial && !seeder;
     let slot = pool.find(tid, endpoint, 0);
-    if (slot < 0) slot = pool.insert(tid, endpoint, 0, peerId, uploadOnly, isPartial, now);
-    else slot = pool.update(tid, slot, peerId, uploadOnly, isPartial, now);
+    let publish: boolean;
+    if (slot < 0) {
+      slot = pool.insert(tid, endpoint, 0, uploadOnly, isPartial, now);
+      publish = true;
+    } else {
+      const wasUploadOnly = slot - pool.blockStart[tid] >= pool.downloaders[tid];
+      const wasPartial = (pool.flags[slot] & FLAG_PARTIAL) !== 0;
+      slot = pool.update(tid, slot, uploadOnly, isPartial, now);
+      publish = wasUploadOnly !== uploadOnly || wasPartial !== isPartial;
+    }
     if (completed && seeder && (pool.flags[slot] & FLAG_COMPLETED) === 0) {
       pool.flags[slot] |= FLAG_COMPLETED;
       this.downloadedCount[tid]++;
+      publish = true;
+    }
+    // Six bits of epoch wrap after 8 TTLs, by when a peer not heard of has long expired.
+    const epoch = Math.floor(now / this.publishEvery) & 0x3f;
+    const flags = pool.flags[slot];
+    if (flags >> EPOCH_SHIFT !== epoch) {
+      pool.flags[slot] = (flags & STATE_FLAGS) | (epoch << EPOCH_SHIFT);
+      publish = true;
     }
     this.outcome.torrent = tid;
     this.outcome.slot = slot;
+    this.outcome.publish = publish;
     return this.outcome;
   }
 
@@ -190,10 +214,8 @@ export class SwarmStore {
   private maybeSweep(tid: number, now: number): void {
     if (now - this.lastSwept[tid] < this.sweepEvery) return;
     this.lastSwept[tid] = now;
-    const deadline = now - this.peerTtl;
-    if (deadline <= 0) return;
-    this.pools[0].expire(tid, deadline);
-    this.pools[1].expire(tid, deadline);
+    this.pools[0].expire(tid, now, this.peerTtl);
+    this.pools[1].expire(tid, now, this.peerTtl);
   }
 
   private dropIfEmpty(tid: number): boolean {

@@ -1,6 +1,6 @@
 // Growing typed arrays: the store's tables double when full and keep their contents.
 
-type TypedArray = Uint8Array | Int8Array | Int32Array | Uint32Array;
+type TypedArray = Uint8Array | Int8Array | Uint16Array | Int32Array | Uint32Array;
 
 /** A copy of `old` with room for `length` elements; new elements are set to `fill`. */
 export function grow<T extends TypedArray>(old: T, length: number, fill = 0): T {

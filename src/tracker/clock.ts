@@ -1,10 +1,21 @@
 // A cached monotonic clock in whole seconds, refreshed by one timer instead of a system call per request.
 
+/** Milliseconds on a monotonic scale that worker threads share (performance.now() alone restarts in each worker). */
+export function monotonicMs(): number {
+  return performance.timeOrigin + performance.now();
+}
+
 export class Clock {
-  /** Seconds since the clock was made, plus one (so 0 never names a time). */
+  /** Seconds since `origin`, plus one (so 0 never names a time). */
   now = 1;
-  private readonly origin = performance.now();
+  private readonly origin: number;
   private timer: NodeJS.Timeout | null = null;
+
+  /** `origin`: a monotonicMs() reading; workers pass the same one so that their clocks agree. */
+  constructor(origin = monotonicMs()) {
+    this.origin = origin;
+    this.tick();
+  }
 
   /** Starts refreshing every `ms` milliseconds; the timer does not keep the process alive. */
   start(ms = 250): this {
@@ -18,6 +29,6 @@ export class Clock {
   }
 
   tick(): void {
-    this.now = Math.floor((performance.now() - this.origin) / 1000) + 1;
+    this.now = Math.floor((monotonicMs() - this.origin) / 1000) + 1;
   }
 }

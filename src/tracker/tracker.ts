@@ -1,16 +1,11 @@
 // What a tracker decides, the same for every protocol: how many peers a client gets and of which family, whom it
 // never gets (itself; seeders when it is a seeder), intervals with jitter, what a scrape reports.
 
-import {
-  type AnnounceRequest,
-  EVENT_COMPLETED,
-  EVENT_PAUSED,
-  EVENT_STOPPED,
-  PEER_ID_LENGTH,
-} from '../protocol/announce.ts';
+import { type AnnounceRequest, EVENT_COMPLETED, EVENT_PAUSED, EVENT_STOPPED } from '../protocol/announce.ts';
 import type { AnnounceReply, PeerLists, ScrapeEntry } from '../protocol/http-replies.ts';
 import { FAMILY_V4, FAMILY_V6, type SwarmStore } from '../swarm/store.ts';
 import type { Clock } from './clock.ts';
+import type { DeltaWriter } from './replication.ts';
 
 export interface TrackerOptions {
   interval: number;
@@ -33,8 +28,9 @@ export class Tracker {
   /** The reply of the last announce(); reused, valid until the next call. */
   readonly reply: AnnounceReply;
   private readonly slots: Int32Array;
-  private peerIdBuffer = new Uint8Array(0);
   private readonly endpoint = new Uint8Array(18);
+  /** With several workers: where this one publishes its changes for the others (replication.ts). */
+  deltas: DeltaWriter | null = null;
 
   constructor(store: SwarmStore, clock: Clock, options: TrackerOptions) {
     this.store = store;
@@ -46,7 +42,6 @@ export class Tracker {
       v4Count: 0,
       v6: new Uint8Array(options.maxPeers * 18),
       v6Count: 0,
-      peerIds: null,
     };
     this.reply = {
       complete: 0,
@@ -71,21 +66,13 @@ export class Tracker {
    * Handles an announce from a client whose address is `addr` (4 bytes for FAMILY_V4, 16 for FAMILY_V6). The peer is
    * that address with the port the announce gives, never an address the client claims. `maxWant` caps the peers further (UDP over IPv6 keeps its datagram small). Fills and returns `this.reply`.
    */
-  announce(
-    req: AnnounceRequest,
-    family: number,
-    addr: Uint8Array,
-    which: number,
-    maxWant: number,
-    withPeerIds: boolean,
-  ): AnnounceReply {
+  announce(req: AnnounceRequest, family: number, addr: Uint8Array, which: number, maxWant: number): AnnounceReply {
     const store = this.store;
     const now = this.clock.now;
     const r = this.reply;
     const peers = r.peers;
     peers.v4Count = 0;
     peers.v6Count = 0;
-    peers.peerIds = null;
     const addrLength = family === FAMILY_V4 ? 4 : 16;
     const endpoint = this.endpoint;
     endpoint.set(addr.subarray(0, addrLength));
@@ -98,22 +85,16 @@ export class Tracker {
     let tid: number;
     if (req.event === EVENT_STOPPED) {
       tid = store.stop(req.infoHash, family, endpoint, now);
+      this.deltas?.stop(req.infoHash, family, endpoint);
     } else {
       const seeder = req.left === 0;
-      const outcome = store.announce(
-        req.infoHash,
-        family,
-        endpoint,
-        req.peerId,
-        seeder,
-        req.event === EVENT_PAUSED,
-        req.event === EVENT_COMPLETED,
-        now,
-      );
+      const partial = req.event === EVENT_PAUSED;
+      const completed = req.event === EVENT_COMPLETED;
+      const outcome = store.announce(req.infoHash, family, endpoint, seeder, partial, completed, now);
+      if (outcome.publish) this.deltas?.announce(req.infoHash, family, endpoint, seeder, partial, completed);
       tid = outcome.torrent;
       const uploadOnly = seeder || req.event === EVENT_PAUSED;
       this.selectPeers(tid, family, outcome.slot, uploadOnly, Math.min(this.wanted(req.numwant), maxWant), which);
-      if (withPeerIds) this.collectPeerIds();
     }
     if (tid < 0) {
       r.complete = 0;
@@ -178,19 +159,5 @@ export class Tracker {
     const n6 = v6.select(tid, uploadOnly, family === FAMILY_V6 ? self : -1, want6, this.slots, n4);
     v6.writeEndpoints(this.slots, n4, n6, peers.v6, 0);
     peers.v6Count = n6;
-  }
-
-  /** Copies the peer ids of the peers just selected (their slots are still in `this.slots`). */
-  private collectPeerIds(): void {
-    const peers = this.reply.peers;
-    const n = peers.v4Count + peers.v6Count;
-    if (this.peerIdBuffer.length < n * PEER_ID_LENGTH) this.peerIdBuffer = new Uint8Array(n * PEER_ID_LENGTH);
-    const [v4, v6] = this.store.pools;
-    for (let k = 0; k < n; k++) {
-      const pool = k < peers.v4Count ? v4 : v6;
-      const at = this.slots[k] * PEER_ID_LENGTH;
-      this.peerIdBuffer.set(pool.peerIds.subarray(at, at + PEER_ID_LENGTH), k * PEER_ID_LENGTH);
-    }
-    peers.peerIds = this.peerIdBuffer;
   }
 }

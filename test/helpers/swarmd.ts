@@ -17,10 +17,14 @@ export interface Swarmd {
   stop(): Promise<void>;
 }
 
-/** Starts `node src/main.ts` on `hosts` (first one is the test's host) and one free port for HTTP and UDP. */
+/**
+ * Starts `node src/main.ts` on `hosts` (first one is the test's host) and one free port for HTTP and UDP. One worker
+ * unless `extra` says otherwise: with several, a change reaches the other workers within 100 ms, not at once.
+ */
 export async function startSwarmd(hosts: string[], extra: string[] = []): Promise<Swarmd> {
   const port = await freePort();
-  const args = ['src/main.ts', '--http-port', `${port}`, '--udp-port', `${port}`, ...extra];
+  const workers = extra.includes('--workers') ? [] : ['--workers', '1'];
+  const args = ['src/main.ts', '--http-port', `${port}`, '--udp-port', `${port}`, ...workers, ...extra];
   for (const h of hosts) args.push('--host', h);
   const proc = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';

@@ -58,9 +58,14 @@ function sendRaw(host: string, port: number, bytes: Buffer): Promise<void> {
   });
 }
 
-for (const host of ['127.0.0.1', '::1']) {
-  test(`random and mutated requests over ${host.includes(':') ? 'IPv6' : 'IPv4'} leave the tracker serving`, async () => {
-    const s = await startSwarmd([host], ['--full-scrape']);
+for (const [host, io] of [
+  ['127.0.0.1', 'native'],
+  ['::1', 'native'],
+  ['127.0.0.1', 'dgram'],
+]) {
+  const family = host.includes(':') ? 'IPv6' : 'IPv4';
+  test(`random and mutated requests over ${family} (${io} UDP) leave the tracker serving`, async () => {
+    const s = await startSwarmd([host], ['--full-scrape', '--udp-io', io]);
     const udp = new UdpClient(host, s.port);
     try {
       const rng = seeded(0x5eed + host.length);

@@ -5,15 +5,22 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { announceTarget, compactPeers, get, type Swarmd, startSwarmd, UdpClient } from '../helpers/swarmd.ts';
 
-for (const host of ['127.0.0.1', '::1']) {
+// Both UDP paths: the batched native addon (which must load in CI) and the node:dgram fallback.
+for (const [host, io] of [
+  ['127.0.0.1', 'native'],
+  ['::1', 'native'],
+  ['127.0.0.1', 'dgram'],
+  ['::1', 'dgram'],
+]) {
   const v6 = host.includes(':');
   const size = v6 ? 18 : 6;
 
-  describe(`UDP over ${v6 ? 'IPv6' : 'IPv4'}`, () => {
+  describe(`UDP over ${v6 ? 'IPv6' : 'IPv4'} with ${io} I/O`, () => {
     let s: Swarmd;
     let c: UdpClient;
     before(async () => {
-      s = await startSwarmd(['127.0.0.1', '::1'], ['--interval', '1200']);
+      s = await startSwarmd(['127.0.0.1', '::1'], ['--interval', '1200', '--udp-io', io]);
+      assert.match(s.output(), new RegExp(`"io":"${io}"`), 'the UDP listener reports the I/O path asked for');
       c = new UdpClient(host, s.port);
     });
     after(async () => {

@@ -77,7 +77,6 @@ test('libtorrent-style query (lowercase hex, !*~ raw) parses to the right 20 byt
   assert.equal(req.event, EVENT_STARTED);
   assert.equal(req.numwant, 200);
   assert.equal(req.compact, true);
-  assert.equal(req.noPeerId, true);
 });
 
 test('aria2-style query (uppercase hex) parses to the right 20 bytes and fields', () => {
@@ -121,7 +120,6 @@ test('defaults when optional fields are absent', () => {
   assert.equal(req.event, EVENT_NONE);
   assert.equal(req.numwant, -1);
   assert.equal(req.compact, true);
-  assert.equal(req.noPeerId, false);
 });
 
 test('every field is read', () => {
@@ -144,8 +142,6 @@ test('every field is read', () => {
   assert.equal(parse(okQuery('&numwant=1000')).req.numwant, 1000);
   assert.equal(parse(okQuery('&compact=0')).req.compact, false);
   assert.equal(parse(okQuery('&compact=1')).req.compact, true);
-  assert.equal(parse(okQuery('&no_peer_id=1')).req.noPeerId, true);
-  assert.equal(parse(okQuery('&no_peer_id=0')).req.noPeerId, false);
   assert.equal(parse(okQuery('&uploaded=18446744073709551615')).req.uploaded, 2 ** 64);
   assert.equal(parse(okQuery('&downloaded=42')).req.downloaded, 42);
   assert.equal(parse(okQuery('&left=0')).req.left, 0);
@@ -160,7 +156,6 @@ test('a reused request is reset between parses', () => {
   assert.equal(failure, null);
   assert.equal(req.numwant, -1);
   assert.equal(req.compact, true);
-  assert.equal(req.noPeerId, false);
   assert.equal(req.event, EVENT_NONE);
   assert.equal(req.left, -1);
   assert.equal(req.uploaded, 0);
@@ -259,7 +254,6 @@ test('property: client-style queries parse to the bytes and numbers that were se
         assert.equal(req.left, keys.includes('f') ? left : -1);
         assert.equal(req.numwant, keys.includes('g') ? Math.max(numwant, -1) : -1);
         assert.equal(req.compact, keys.includes('h') ? compact : true);
-        assert.equal(req.noPeerId, keys.includes('i') ? noPeerId : false);
       },
     ),
     { numRuns: 300 },

@@ -64,8 +64,7 @@ test('the store agrees with a plain model over random announce/stop sequences', 
           t?.peers.delete(key);
           if (t && t.peers.size === 0) model.delete(o.torrent);
         } else {
-          const peerId = Buffer.alloc(20, o.peer);
-          const out = store.announce(hashOf(o.torrent), o.family, ep, peerId, o.seeder, o.partial, o.completed, 1);
+          const out = store.announce(hashOf(o.torrent), o.family, ep, o.seeder, o.partial, o.completed, 1);
           let t = model.get(o.torrent);
           if (!t) {
             t = { peers: new Map(), downloaded: 0 };
@@ -128,8 +127,8 @@ test('the store agrees with a plain model over random announce/stop sequences', 
 test('peers expire after the TTL and empty torrents are dropped', () => {
   const store = new SwarmStore({ peerTtl: 4 });
   const hash = hashOf(1);
-  store.announce(hash, FAMILY_V4, endpointOf(FAMILY_V4, 1), Buffer.alloc(20), false, false, false, 10);
-  store.announce(hash, FAMILY_V6, endpointOf(FAMILY_V6, 2), Buffer.alloc(20), true, false, false, 12);
+  store.announce(hash, FAMILY_V4, endpointOf(FAMILY_V4, 1), false, false, false, 10);
+  store.announce(hash, FAMILY_V6, endpointOf(FAMILY_V6, 2), true, false, false, 12);
   store.sweepSome(13, 10);
   assert.equal(store.peers, 2);
   store.sweepSome(15, 10); // the first peer is 5 s old
@@ -145,7 +144,7 @@ test('a large swarm grows and shrinks its block and keeps every peer findable', 
   const store = new SwarmStore({ peerTtl: 1000 });
   const hash = hashOf(7);
   for (let i = 0; i < 5000; i++) {
-    store.announce(hash, FAMILY_V4, endpointOf(FAMILY_V4, i), Buffer.alloc(20), i % 3 === 0, false, false, 1);
+    store.announce(hash, FAMILY_V4, endpointOf(FAMILY_V4, i), i % 3 === 0, false, false, 1);
   }
   const tid = store.find(hash, 0);
   assert.equal(store.complete(tid) + store.incomplete(tid), 5000);

@@ -1,0 +1,118 @@
+// `--workers 2`: both worker threads answer (SO_REUSEPORT spreads the clients), and a change made at one is seen at
+// the other within a second (replicated deltas, see src/tracker/replication.ts).
+
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { after, before, describe, test } from 'node:test';
+import { decode } from '../../src/protocol/bencode.ts';
+import { announceTarget, get, pct, type Swarmd, startSwarmd, UdpClient } from '../helpers/swarmd.ts';
+
+/** CPU ticks (user + system) of each worker thread of process `pid`, by thread id. */
+function workerThreadTicks(pid: number): Map<string, number> {
+  const ticks = new Map<string, number>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    const base = `/proc/${pid}/task/${tid}`;
+    if (readFileSync(`${base}/comm`, 'latin1').trim() !== 'WorkerThread') continue;
+    // Fields after the parenthesised name: state is field 3, utime 14, stime 15.
+    const fields = readFileSync(`${base}/stat`, 'latin1').split(') ')[1].split(' ');
+    ticks.set(tid, Number(fields[11]) + Number(fields[12]));
+  }
+  return ticks;
+}
+
+/** complete and incomplete of `hash` as one fresh connection's scrape sees them. */
+async function scrapeCounts(s: Swarmd, hash: Buffer): Promise<[number, number]> {
+  const d = decode((await get(s, `/scrape?info_hash=${pct(hash)}`)).body) as Record<string, unknown>;
+  const entry = (d.files as Record<string, Record<string, number>>)[hash.toString('latin1')];
+  return [entry.complete, entry.incomplete];
+}
+
+for (const host of ['127.0.0.1', '::1']) {
+  describe(`two workers over ${host.includes(':') ? 'IPv6' : 'IPv4'}`, () => {
+    let s: Swarmd;
+    before(async () => {
+      s = await startSwarmd([host], ['--workers', '2']);
+    });
+    after(() => s.stop());
+
+    test('both worker threads answer UDP clients', async () => {
+      const pid = s.proc.pid as number;
+      const start = workerThreadTicks(pid);
+      assert.equal(start.size, 2, 'two worker threads');
+      // 32 client sockets (32 source ports, which the kernel hashes to pick a worker), 300 announces each.
+      const clients = Array.from({ length: 32 }, () => new UdpClient(host, s.port));
+      const hash = randomBytes(20);
+      await Promise.all(
+        clients.map(async (c, i) => {
+          const id = await c.connect();
+          for (let k = 0; k < 300; k++) {
+            const reply = await c.request(c.announceMessage(id, { hash, port: 10_000 + i, numwant: 50 }));
+            assert.ok(reply !== null && reply.readUInt32BE(0) === 1, 'announce answered');
+          }
+        }),
+      );
+      for (const c of clients) c.close();
+      const end = workerThreadTicks(pid);
+      for (const [tid, ticks] of end) {
+        assert.ok(ticks - (start.get(tid) ?? 0) > 0, `worker thread ${tid} did some of the work`);
+      }
+    });
+
+    test('peers announced at either worker are seen at both within a second', async () => {
+      const hash = randomBytes(20);
+      // One connection per announce: the kernel spreads the connections over the workers.
+      for (let i = 0; i < 40; i++) await get(s, announceTarget({ hash, port: 20_000 + i, left: i % 2 }));
+      const announced = Date.now();
+      let agreed = -1;
+      while (Date.now() - announced < 1000) {
+        // 16 fresh connections: both workers are asked.
+        const views = await Promise.all(Array.from({ length: 16 }, () => scrapeCounts(s, hash)));
+        if (views.every(([complete, incomplete]) => complete === 20 && incomplete === 20)) {
+          agreed = Date.now() - announced;
+          break;
+        }
+      }
+      assert.ok(agreed >= 0, 'every scrape agrees on 20 seeders and 20 leechers within a second');
+
+      // A stop at one worker removes the peer at the other too.
+      for (let i = 0; i < 40; i += 2) {
+        await get(s, announceTarget({ hash, port: 20_000 + i, left: 0, extra: '&event=stopped' }));
+      }
+      await new Promise((r) => setTimeout(r, 500));
+      const views = await Promise.all(Array.from({ length: 16 }, () => scrapeCounts(s, hash)));
+      for (const v of views) assert.deepEqual(v, [0, 20]);
+    });
+
+    test('a connection id from one worker is good at the other', async () => {
+      // Ids are keyed per client address, not per port, so sockets that land on different workers share them.
+      const first = new UdpClient(host, s.port);
+      const id = await first.connect();
+      first.close();
+      const hash = randomBytes(20);
+      const clients = Array.from({ length: 16 }, () => new UdpClient(host, s.port));
+      for (const [i, c] of clients.entries()) {
+        const reply = await c.request(c.announceMessage(id, { hash, port: 30_000 + i }));
+        assert.ok(reply !== null);
+        assert.equal(reply.readUInt32BE(0), 1, `announce ${i} accepted, not an error`);
+        c.close();
+      }
+    });
+  });
+}
+
+test('--workers 2 on a port in use fails with one line and exit 1', async () => {
+  const s = await startSwarmd(['127.0.0.1'], ['--workers', '1']);
+  try {
+    const r = spawnSync(
+      process.execPath,
+      ['src/main.ts', '--host', '127.0.0.1', '--http-port', `${s.port}`, '--udp-port', '0', '--workers', '2'],
+      { cwd: new URL('../..', import.meta.url), encoding: 'utf8', timeout: 10_000 },
+    );
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /^swarmd: address in use: 127\.0\.0\.1:\d+\n$/);
+  } finally {
+    await s.stop();
+  }
+});
