@@ -92,8 +92,10 @@ export function parseUdpRequest(buf: Uint8Array, length: number, req: UdpRequest
 
 function parseAnnounce(buf: Uint8Array, length: number, a: AnnounceRequest): void {
   resetAnnounceRequest(a);
-  a.infoHash.set(buf.subarray(16, 36));
-  a.peerId.set(buf.subarray(36, 56));
+  for (let k = 0; k < 20; k++) {
+    a.infoHash[k] = buf[16 + k];
+    a.peerId[k] = buf[36 + k];
+  }
   a.downloaded = u64AsNumber(buf, 56);
   a.left = u64AsNumber(buf, 64);
   a.uploaded = u64AsNumber(buf, 72);

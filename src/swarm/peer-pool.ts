@@ -14,7 +14,8 @@
 // Per IPv4 peer that is 9 bytes (6 endpoint, 2 time, 1 flags) plus its share of block slack and the index.
 
 import type { KeyedHasher } from './keyed-hash.ts';
-import { grow } from './typed-array.ts';
+import { randomBelow } from './random.ts';
+import { discard, grow } from './typed-array.ts';
 
 /** Element flags. */
 export const FLAG_COMPLETED = 1; // this peer's completed event has been counted
@@ -127,7 +128,7 @@ export class PeerPool {
     this.count[tid] = n + 1;
     this.size++;
     const s = this.stride;
-    this.endpoints.set(ep.subarray(epOff, epOff + s), slot * s);
+    for (let b = 0; b < s; b++) this.endpoints[slot * s + b] = ep[epOff + b];
     this.lastSeen[slot] = now;
     this.flags[slot] = partial ? FLAG_PARTIAL : 0;
     if (partial) this.partials[tid]++;
@@ -229,11 +230,11 @@ export class PeerPool {
       for (let p = 0; p < range; p++) if (p !== skip) out[outOff + n++] = start + p;
       return n;
     }
-    const rotation = Math.floor(Math.random() * available);
+    const rotation = randomBelow(available);
     for (let k = 0; k < want; k++) {
       const lo = Math.floor((k * available) / want);
       const hi = Math.floor(((k + 1) * available) / want);
-      let p = lo + Math.floor(Math.random() * (hi - lo)) + rotation;
+      let p = lo + randomBelow(hi - lo) + rotation;
       if (p >= available) p -= available;
       if (excluded && p >= skip) p++;
       out[outOff + k] = start + p;
@@ -310,6 +311,7 @@ export class PeerPool {
 
   /** Rebuilds the index at `size` entries from the blocks (the index itself does not know each slot's torrent). */
   private rehash(size: number): void {
+    discard(this.index);
     this.index = new Int32Array(size).fill(EMPTY);
     this.indexMask = size - 1;
     this.indexTombstones = 0;
@@ -338,7 +340,7 @@ export class PeerPool {
     const ib = this.indexPositionOf(tid, b);
     const s = this.stride;
     const tmp = this.scratch;
-    tmp.set(this.endpoints.subarray(a * s, a * s + s), 0);
+    for (let k = 0; k < s; k++) tmp[k] = this.endpoints[a * s + k];
     const seen = this.lastSeen[a];
     const flags = this.flags[a];
     this.copyElement(b, a);

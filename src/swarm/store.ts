@@ -6,7 +6,7 @@
 
 import { KeyedHasher } from './keyed-hash.ts';
 import { EPOCH_SHIFT, FLAG_COMPLETED, FLAG_PARTIAL, PeerPool, STATE_FLAGS } from './peer-pool.ts';
-import { grow } from './typed-array.ts';
+import { discard, grow } from './typed-array.ts';
 
 export const FAMILY_V4 = 0;
 export const FAMILY_V6 = 1;
@@ -303,5 +303,6 @@ export class SwarmStore {
       while (this.table[i] !== EMPTY) i = (i + 1) & this.tableMask;
       this.table[i] = tid;
     }
+    discard(old);
   }
 }

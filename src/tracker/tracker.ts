@@ -3,6 +3,7 @@
 
 import { type AnnounceRequest, EVENT_COMPLETED, EVENT_PAUSED, EVENT_STOPPED } from '../protocol/announce.ts';
 import type { AnnounceReply, PeerLists, ScrapeEntry } from '../protocol/http-replies.ts';
+import { randomBelow } from '../swarm/random.ts';
 import { FAMILY_V4, FAMILY_V6, type SwarmStore } from '../swarm/store.ts';
 import type { Clock } from './clock.ts';
 import type { DeltaWriter } from './replication.ts';
@@ -75,11 +76,10 @@ export class Tracker {
     peers.v6Count = 0;
     const addrLength = family === FAMILY_V4 ? 4 : 16;
     const endpoint = this.endpoint;
-    endpoint.set(addr.subarray(0, addrLength));
+    for (let k = 0; k < addrLength; k++) endpoint[k] = r.externalIp[k] = addr[k];
     endpoint[addrLength] = req.port >> 8;
     endpoint[addrLength + 1] = req.port & 0xff;
     r.externalIpLength = addrLength;
-    r.externalIp.set(addr.subarray(0, addrLength));
     r.interval = this.jitteredInterval();
 
     let tid: number;
@@ -126,7 +126,7 @@ export class Tracker {
   jitteredInterval(): number {
     const { interval, minInterval } = this.options;
     const spread = Math.floor(interval / 10);
-    return Math.max(minInterval, interval - spread + Math.floor(Math.random() * (2 * spread + 1)));
+    return Math.max(minInterval, interval - spread + randomBelow(2 * spread + 1));
   }
 
   /** Peers of `f` that may go to the requester: downloaders only for an upload-only requester, never itself. */
