@@ -8,12 +8,13 @@ import { randomBytes } from 'node:crypto';
 
 let state = randomBytes(4).readInt32LE(0) || 1;
 
-/** A random whole number in [0, n), for 0 < n ≤ 2^31 (bias below n / 2^32, negligible for peer counts). */
+/** A random whole number in [0, n), for 0 < n < 2^31 (bias below n / 2^31, negligible for peer counts). */
 export function randomBelow(n: number): number {
   let x = state;
   x ^= x << 13;
   x ^= x >>> 17;
   x ^= x << 5;
   state = x;
-  return (x >>> 0) % n;
+  // 31 bits keep the modulo in integers; (x >>> 0) % n would be a floating-point fmod.
+  return (x & 0x7fffffff) % n;
 }
