@@ -157,7 +157,8 @@ export class HttpServer {
         this.finish(c, response);
         break;
       }
-      if (!corked) {
+      // Pipelined requests behind this one: gather their responses into one write.
+      if (!corked && offset < data.length) {
         socket.cork();
         corked = true;
       }

@@ -214,6 +214,7 @@ const STATUS_TEXT: Record<number, string> = {
 /**
  * Writes a complete response head into `out` at `off` and returns the offset after it.
  * `extra` holds whole header lines (each ending in CRLF), e.g. `Content-Encoding: gzip\r\n`.
+ * Piece by piece, not by concatenating a string: one head per response, and no string to build and flatten.
  */
 export function writeResponseHead(
   out: Uint8Array,
@@ -224,11 +225,28 @@ export function writeResponseHead(
   keepAlive: boolean,
   extra = '',
 ): number {
-  const text =
-    `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}\r\n` +
-    `Content-Type: ${contentType}\r\nContent-Length: ${contentLength}\r\n` +
-    (keepAlive ? '' : 'Connection: close\r\n') +
-    `${extra}\r\n`;
-  for (let k = 0; k < text.length; k++) out[off + k] = text.charCodeAt(k);
-  return off + text.length;
+  let at = writeAscii(out, off, 'HTTP/1.1 ');
+  at = writeDecimal(out, at, status);
+  at = writeAscii(out, at, ' ');
+  at = writeAscii(out, at, STATUS_TEXT[status] ?? 'Error');
+  at = writeAscii(out, at, '\r\nContent-Type: ');
+  at = writeAscii(out, at, contentType);
+  at = writeAscii(out, at, '\r\nContent-Length: ');
+  at = writeDecimal(out, at, contentLength);
+  at = writeAscii(out, at, keepAlive ? '\r\n' : '\r\nConnection: close\r\n');
+  at = writeAscii(out, at, extra);
+  return writeAscii(out, at, '\r\n');
+}
+
+function writeAscii(out: Uint8Array, at: number, text: string): number {
+  for (let k = 0; k < text.length; k++) out[at + k] = text.charCodeAt(k);
+  return at + text.length;
+}
+
+/** A non-negative integer in decimal. */
+function writeDecimal(out: Uint8Array, at: number, n: number): number {
+  let digits = 1;
+  for (let v = n; v >= 10; v = Math.floor(v / 10)) digits++;
+  for (let k = digits - 1, v = n; k >= 0; k--, v = Math.floor(v / 10)) out[at + k] = 0x30 + (v % 10);
+  return at + digits;
 }
