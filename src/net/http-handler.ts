@@ -1,5 +1,9 @@
 // Routes one parsed HTTP request to announce, scrape or full scrape and builds the whole response (head and body)
 // as one buffer, so it leaves in one write. Independent of sockets: the server hands it bytes and a client address.
+//
+// Announce and scrape responses are built in one reused buffer: the body is written from HEAD_ROOM, then the head
+// just before it, and the response is a view of the two. The server tells the handler when a socket kept a response
+// instead of taking it at once (responseRetained), and only then is a new buffer made.
 
 import { createAnnounceRequest } from '../protocol/announce.ts';
 import { BencodeWriter } from '../protocol/bencode.ts';
@@ -43,7 +47,10 @@ export class HttpHandler {
   private readonly options: HttpOptions;
   private readonly req = createAnnounceRequest();
   private readonly scrapeHashes;
+  /** Where announce and scrape responses are built; see the file comment. */
+  private response: Buffer;
   private readonly body: BencodeWriter;
+  private readonly headScratch = new Uint8Array(HEAD_ROOM);
   private readonly entry: ScrapeEntry = { complete: 0, downloaded: 0, downloaders: 0, incomplete: 0 };
   private readonly order: number[] = [];
 
@@ -53,9 +60,15 @@ export class HttpHandler {
     this.options = options;
     this.scrapeHashes = createScrapeHashes(options.maxScrapeHashes);
     const maxPeers = tracker.options.maxPeers;
-    this.body = new BencodeWriter(
-      Buffer.alloc(Math.max(1024 + maxPeers * DICT_PEER_BYTES, 256 + options.maxScrapeHashes * SCRAPE_ENTRY_MAX_SIZE)),
-    );
+    const bodyMax = Math.max(1024 + maxPeers * DICT_PEER_BYTES, 256 + options.maxScrapeHashes * SCRAPE_ENTRY_MAX_SIZE);
+    this.response = Buffer.alloc(HEAD_ROOM + bodyMax);
+    this.body = new BencodeWriter(this.response);
+  }
+
+  /** The last response is still held by a socket (its write did not complete at once): build the next elsewhere. */
+  responseRetained(): void {
+    this.response = Buffer.allocUnsafe(this.response.length);
+    this.body.setBuffer(this.response);
   }
 
   /** The response to `head` (parsed from `buf`): ready bytes, or a promise of them for a full scrape. */
@@ -78,7 +91,7 @@ export class HttpHandler {
 
   private announce(buf: Buffer, head: RequestHead, client: HttpClient): Buffer {
     const req = this.req;
-    const w = this.body.reset();
+    const w = this.body.reset(HEAD_ROOM);
     const failure = parseAnnounceParams(buf, head.queryStart, head.targetEnd, req);
     if (failure !== null) {
       writeFailure(w, failure);
@@ -91,7 +104,7 @@ export class HttpHandler {
   }
 
   private scrape(buf: Buffer, head: RequestHead): Buffer | Promise<Buffer> {
-    const w = this.body.reset();
+    const w = this.body.reset(HEAD_ROOM);
     const hashes = this.scrapeHashes;
     const max = this.options.maxScrapeHashes;
     const failure = parseScrapeParams(buf, head.queryStart, head.targetEnd, max, hashes);
@@ -135,12 +148,13 @@ export class HttpHandler {
 
   /** Wraps the bencoded body just written into a 200 response. */
   private bencoded(head: RequestHead): Buffer {
-    const body = this.body;
-    const extra = keepAliveHeader(head);
-    const out = Buffer.allocUnsafe(HEAD_ROOM + body.pos);
-    const at = writeResponseHead(out, 0, 200, TEXT, body.pos, head.keepAlive, extra);
-    out.set(body.buf.subarray(0, body.pos), at);
-    return out.subarray(0, at + body.pos);
+    const end = this.body.pos;
+    const scratch = this.headScratch;
+    const headLength = writeResponseHead(scratch, 0, 200, TEXT, end - HEAD_ROOM, head.keepAlive, keepAliveHeader(head));
+    const start = HEAD_ROOM - headLength;
+    const out = this.response;
+    for (let k = 0; k < headLength; k++) out[start + k] = scratch[k];
+    return out.subarray(start, end);
   }
 }
 

@@ -162,7 +162,7 @@ export class HttpServer {
         socket.cork();
         corked = true;
       }
-      socket.write(response);
+      this.send(socket, response);
     }
     if (corked) socket.uncork();
   }
@@ -174,17 +174,24 @@ export class HttpServer {
       this.finish(c, bytes);
       return;
     }
-    c.socket.write(bytes);
+    this.send(c.socket, bytes);
     c.socket.resume();
     const queued = c.pending === null ? rest : Buffer.concat([rest, c.pending]);
     c.pending = null;
     if (queued.length > 0) this.process(c, queued, 0);
   }
 
+  /** Writes a response; a socket that keeps it (not written at once) keeps the handler from reusing its memory. */
+  private send(socket: net.Socket, bytes: Buffer): void {
+    socket.write(bytes);
+    if (socket.writableLength !== 0) this.handler.responseRetained();
+  }
+
   /** Sends a last response and closes the connection. */
   private finish(c: Connection, bytes: Buffer): void {
     c.pending = null;
     c.socket.end(bytes);
+    if (c.socket.writableLength !== 0) this.handler.responseRetained();
     c.socket.destroySoon();
   }
 

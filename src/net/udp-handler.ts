@@ -2,7 +2,7 @@
 // batched path can share it, and tests can call it directly.
 
 import { createAnnounceRequest } from '../protocol/announce.ts';
-import type { ScrapeEntry } from '../protocol/http-replies.ts';
+import { copyPeers, type ScrapeEntry } from '../protocol/http-replies.ts';
 import {
   ACTION_ANNOUNCE,
   ACTION_CONNECT,
@@ -32,6 +32,7 @@ export class UdpHandler {
   /** The largest reply handle() writes: the `out` it is given must hold this many bytes. */
   readonly maxReplySize: number;
   private out: Uint8Array = new Uint8Array(0);
+  private outView: DataView = new DataView(new ArrayBuffer(0));
 
   constructor(tracker: Tracker, ids: ConnectionIds) {
     this.tracker = tracker;
@@ -46,10 +47,19 @@ export class UdpHandler {
 
   /**
    * Handles `msg[0, length)` from a client whose address is `addr` (4 bytes for FAMILY_V4, 16 for FAMILY_V6).
-   * Writes the reply to `out` (at least `maxReplySize` bytes) and returns its length, or 0 to send nothing.
+   * Writes the reply to `out` (at least `maxReplySize` bytes; `outView` is a DataView of the same bytes) and returns
+   * its length, or 0 to send nothing.
    */
-  handle(msg: Uint8Array, length: number, family: number, addr: Uint8Array, out: Uint8Array): number {
+  handle(
+    msg: Uint8Array,
+    length: number,
+    family: number,
+    addr: Uint8Array,
+    out: Uint8Array,
+    outView: DataView,
+  ): number {
     this.out = out;
+    this.outView = outView;
     const req = this.req;
     parseUdpRequest(msg, length, req);
     const addrLength = family === FAMILY_V4 ? 4 : 16;
@@ -73,13 +83,8 @@ export class UdpHandler {
     const maxWant = family === FAMILY_V4 ? this.tracker.options.maxPeers : UDP_V6_MAX_PEERS;
     const r = this.tracker.announce(a, family, addr, PEERS_OWN_FAMILY, maxWant);
     const at = writeAnnounceHeader(this.out, this.req.transactionId, r.interval, r.incomplete, r.complete);
-    const peers = r.peers;
-    const src = family === FAMILY_V4 ? peers.v4 : peers.v6;
-    const n = family === FAMILY_V4 ? peers.v4Count * 6 : peers.v6Count * 18;
-    const out = this.out;
-    // A loop, not out.set(src.subarray(…)): no view object per reply.
-    for (let k = 0; k < n; k++) out[at + k] = src[k];
-    return at + n;
+    const view = this.outView;
+    return family === FAMILY_V4 ? copyPeers(r.peers.v4, 6, view, at) : copyPeers(r.peers.v6, 18, view, at);
   }
 
   private scrape(msg: Uint8Array): number {

@@ -68,10 +68,12 @@ function listenNative(handler: UdpHandler, host: string, port: number, log: Logg
   // Views made once, so a batch allocates nothing.
   const requests: Uint8Array[] = [];
   const replies: Uint8Array[] = [];
+  const replyViews: DataView[] = [];
   const addrs: Uint8Array[] = [];
   for (let i = 0; i < BATCH; i++) {
     requests.push(buffers.inData.subarray(i * REQUEST_SLOT, (i + 1) * REQUEST_SLOT));
     replies.push(buffers.outData.subarray(i * outSlot, (i + 1) * outSlot));
+    replyViews.push(new DataView(buffers.outData.buffer, i * outSlot, outSlot));
     addrs.push(buffers.inAddr.subarray(i * 16, i * 16 + (ipv6 ? 16 : 4)));
   }
   const socket = nativeUdp.open(
@@ -93,7 +95,7 @@ function listenNative(handler: UdpHandler, host: string, port: number, log: Logg
       const length = inLength[i];
       if (length < 0) continue; // larger than any request: not one
       try {
-        outLength[i] = handler.handle(requests[i], length, family, addrs[i], replies[i]);
+        outLength[i] = handler.handle(requests[i], length, family, addrs[i], replies[i], replyViews[i]);
       } catch (err) {
         // A bug, not bad input (parsers are total): no reply to this one, keep serving, say so.
         log.error({ err }, 'UDP request failed');
@@ -114,11 +116,12 @@ function listenDgram(
   const socket = dgram.createSocket({ type: v6 ? 'udp6' : 'udp4', ipv6Only: v6, reusePort });
   const addr = new Uint8Array(18);
   const out = new Uint8Array(handler.maxReplySize);
+  const outView = new DataView(out.buffer);
   socket.on('message', (msg, rinfo) => {
     const family = writeEndpoint(rinfo.address, 0, addr) === IPV4 ? FAMILY_V4 : FAMILY_V6;
     let n: number;
     try {
-      n = handler.handle(msg, msg.length, family, addr, out);
+      n = handler.handle(msg, msg.length, family, addr, out, outView);
     } catch (err) {
       log.error({ err, from: rinfo.address }, 'UDP request failed');
       return;

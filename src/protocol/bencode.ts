@@ -11,10 +11,19 @@ const DIGIT_0 = 0x30;
 /** Writes bencode into a caller-owned buffer. The caller sizes the buffer for the largest reply it builds. */
 export class BencodeWriter {
   buf: Uint8Array;
+  /** A DataView of `buf`, for callers that copy in 4-byte steps. */
+  view: DataView;
   pos = 0;
 
   constructor(buf: Uint8Array) {
     this.buf = buf;
+    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  }
+
+  /** Writes into `buf` from now on. */
+  setBuffer(buf: Uint8Array): void {
+    this.buf = buf;
+    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   }
 
   reset(pos = 0): this {
@@ -56,8 +65,11 @@ export class BencodeWriter {
   bytes(src: Uint8Array, start = 0, end = src.length): this {
     this.decimal(end - start);
     this.byte(0x3a);
-    this.buf.set(src.subarray(start, end), this.pos);
-    this.pos += end - start;
+    // A loop, not buf.set(src.subarray(…)): replies copy a few hundred bytes, and a view object per copy costs more.
+    const buf = this.buf;
+    let pos = this.pos;
+    for (let i = start; i < end; i++) buf[pos++] = src[i];
+    this.pos = pos;
     return this;
   }
 
@@ -83,12 +95,13 @@ export class BencodeWriter {
       this.byte(0x2d);
       n = -n;
     }
-    if (n < 10) {
-      this.buf[this.pos++] = DIGIT_0 + n;
-      return;
-    }
-    const s = Math.trunc(n).toString();
-    for (let i = 0; i < s.length; i++) this.buf[this.pos++] = s.charCodeAt(i);
+    n = Math.trunc(n);
+    let digits = 1;
+    for (let v = n; v >= 10; v = Math.floor(v / 10)) digits++;
+    // Right to left into place; no string per number.
+    for (let k = this.pos + digits - 1, v = n; k >= this.pos; k--, v = Math.floor(v / 10))
+      this.buf[k] = DIGIT_0 + (v % 10);
+    this.pos += digits;
   }
 }
 

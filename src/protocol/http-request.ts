@@ -211,10 +211,24 @@ const STATUS_TEXT: Record<number, string> = {
   505: 'HTTP Version Not Supported',
 };
 
+/** `HTTP/1.1 <status> <text>\r\nContent-Type: <type>\r\nContent-Length: `, by status and type, made once each. */
+const headPrefixes = new Map<number, Map<string, Uint8Array>>();
+
+function headPrefix(status: number, contentType: string): Uint8Array {
+  let byType = headPrefixes.get(status);
+  if (byType === undefined) headPrefixes.set(status, (byType = new Map()));
+  let prefix = byType.get(contentType);
+  if (prefix === undefined) {
+    const text = `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}\r\nContent-Type: ${contentType}\r\nContent-Length: `;
+    byType.set(contentType, (prefix = Buffer.from(text, 'latin1')));
+  }
+  return prefix;
+}
+
 /**
  * Writes a complete response head into `out` at `off` and returns the offset after it.
  * `extra` holds whole header lines (each ending in CRLF), e.g. `Content-Encoding: gzip\r\n`.
- * Piece by piece, not by concatenating a string: one head per response, and no string to build and flatten.
+ * The fixed part is copied from bytes made once; no string is built per response.
  */
 export function writeResponseHead(
   out: Uint8Array,
@@ -225,14 +239,9 @@ export function writeResponseHead(
   keepAlive: boolean,
   extra = '',
 ): number {
-  let at = writeAscii(out, off, 'HTTP/1.1 ');
-  at = writeDecimal(out, at, status);
-  at = writeAscii(out, at, ' ');
-  at = writeAscii(out, at, STATUS_TEXT[status] ?? 'Error');
-  at = writeAscii(out, at, '\r\nContent-Type: ');
-  at = writeAscii(out, at, contentType);
-  at = writeAscii(out, at, '\r\nContent-Length: ');
-  at = writeDecimal(out, at, contentLength);
+  const prefix = headPrefix(status, contentType);
+  out.set(prefix, off);
+  let at = writeDecimal(out, off + prefix.length, contentLength);
   at = writeAscii(out, at, keepAlive ? '\r\n' : '\r\nConnection: close\r\n');
   at = writeAscii(out, at, extra);
   return writeAscii(out, at, '\r\n');

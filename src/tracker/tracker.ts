@@ -28,7 +28,6 @@ export class Tracker {
   readonly options: TrackerOptions;
   /** The reply of the last announce(); reused, valid until the next call. */
   readonly reply: AnnounceReply;
-  private readonly slots: Int32Array;
   private readonly endpoint = new Uint8Array(18);
   /** With several workers: where this one publishes its changes for the others (replication.ts). */
   deltas: DeltaWriter | null = null;
@@ -37,12 +36,10 @@ export class Tracker {
     this.store = store;
     this.clock = clock;
     this.options = options;
-    this.slots = new Int32Array(options.maxPeers);
+    const [v4, v6] = store.pools;
     const peers: PeerLists = {
-      v4: new Uint8Array(options.maxPeers * 6),
-      v4Count: 0,
-      v6: new Uint8Array(options.maxPeers * 18),
-      v6Count: 0,
+      v4: { endpoints: v4.endpoints, view: v4.endpointsView, slots: new Int32Array(options.maxPeers), count: 0 },
+      v6: { endpoints: v6.endpoints, view: v6.endpointsView, slots: new Int32Array(options.maxPeers), count: 0 },
     };
     this.reply = {
       complete: 0,
@@ -72,8 +69,8 @@ export class Tracker {
     const now = this.clock.now;
     const r = this.reply;
     const peers = r.peers;
-    peers.v4Count = 0;
-    peers.v6Count = 0;
+    peers.v4.count = 0;
+    peers.v6.count = 0;
     const addrLength = family === FAMILY_V4 ? 4 : 16;
     const endpoint = this.endpoint;
     for (let k = 0; k < addrLength; k++) endpoint[k] = r.externalIp[k] = addr[k];
@@ -153,11 +150,12 @@ export class Tracker {
       want6 = Math.min(a6, want - want4);
       want4 = Math.min(a4, want - want6);
     }
-    const n4 = v4.select(tid, uploadOnly, family === FAMILY_V4 ? self : -1, want4, this.slots, 0);
-    v4.writeEndpoints(this.slots, 0, n4, peers.v4, 0);
-    peers.v4Count = n4;
-    const n6 = v6.select(tid, uploadOnly, family === FAMILY_V6 ? self : -1, want6, this.slots, n4);
-    v6.writeEndpoints(this.slots, n4, n6, peers.v6, 0);
-    peers.v6Count = n6;
+    // The pools' arrays are replaced when they grow: hand out the current ones.
+    peers.v4.endpoints = v4.endpoints;
+    peers.v4.view = v4.endpointsView;
+    peers.v4.count = v4.select(tid, uploadOnly, family === FAMILY_V4 ? self : -1, want4, peers.v4.slots, 0);
+    peers.v6.endpoints = v6.endpoints;
+    peers.v6.view = v6.endpointsView;
+    peers.v6.count = v6.select(tid, uploadOnly, family === FAMILY_V6 ? self : -1, want6, peers.v6.slots, 0);
   }
 }
