@@ -216,11 +216,15 @@ const headPrefixes = new Map<number, Map<string, Uint8Array>>();
 
 function headPrefix(status: number, contentType: string): Uint8Array {
   let byType = headPrefixes.get(status);
-  if (byType === undefined) headPrefixes.set(status, (byType = new Map()));
+  if (byType === undefined) {
+    byType = new Map();
+    headPrefixes.set(status, byType);
+  }
   let prefix = byType.get(contentType);
   if (prefix === undefined) {
     const text = `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}\r\nContent-Type: ${contentType}\r\nContent-Length: `;
-    byType.set(contentType, (prefix = Buffer.from(text, 'latin1')));
+    prefix = Buffer.from(text, 'latin1');
+    byType.set(contentType, prefix);
   }
   return prefix;
 }
