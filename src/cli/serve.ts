@@ -73,10 +73,9 @@ export async function serve(config: Config, log: Logger, share: WorkerShare | nu
   let drainer: NodeJS.Timeout | undefined;
   if (share !== null) {
     tracker.deltas = new DeltaWriter(share.rings[share.index]);
-    const readers = share.rings.filter((_, i) => i !== share.index).map((ring) => new DeltaReader(ring));
-    drainer = setInterval(() => {
-      for (const r of readers) r.drain(store, clock.now);
-    }, DRAIN_INTERVAL_MS).unref();
+    tracker.replicas = share.rings.filter((_, i) => i !== share.index).map((ring) => new DeltaReader(ring));
+    // Requests catch up by themselves; the timer keeps an idle worker from falling a whole ring behind.
+    drainer = setInterval(() => tracker.catchUp(), DRAIN_INTERVAL_MS).unref();
   }
   // Only the first worker says where it listens; they all listen on the same ports.
   const announceListening = share === null || share.index === 0;

@@ -137,6 +137,7 @@ export class HttpHandler {
   private async full(head: RequestHead): Promise<Buffer> {
     const { keepAlive, acceptsGzip } = head;
     const extraHead = keepAliveHeader(head);
+    this.tracker.catchUp();
     const body = await this.fullScrape.body();
     const bytes = acceptsGzip ? await body.gzipped() : body.plain;
     const extra = `${acceptsGzip ? 'Content-Encoding: gzip\r\n' : ''}Vary: Accept-Encoding\r\n${extraHead}`;

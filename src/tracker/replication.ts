@@ -1,7 +1,8 @@
 // Replicated deltas between worker threads. Every worker keeps a full copy of the swarm, answers from it, and
 // publishes each change it makes (an announce or a stop, with the inputs that decide its effect) to a ring in
-// shared memory that only it writes. Every other worker drains the ring every DRAIN_INTERVAL_MS and applies the same
-// store call, so all copies converge and a peer is visible everywhere within that interval.
+// shared memory that only it writes, before it answers. Every other worker applies the same store calls before it
+// reads its copy for a request (Tracker.catchUp), and every DRAIN_INTERVAL_MS when idle, so all copies converge and
+// a request that follows an answered one sees its effect, whichever worker each reaches.
 //
 // Why copies, not one shared table: a worker then reads and writes plain local typed arrays with no locks, and the
 // cost of a second worker is applying the other's announces (a store update, no reply, no parsing, no I/O), far less
@@ -26,7 +27,7 @@ const FLAG_COMPLETED = 4;
 const HASH_AT = 4;
 const ENDPOINT_AT = 24;
 
-/** How often a worker applies the others' changes: the bound on how stale its copy is. */
+/** How often an idle worker applies the others' changes, so that it never falls a whole ring behind. */
 export const DRAIN_INTERVAL_MS = 100;
 /** Records per ring: ~1.3 s of 100,000 announces a second, far above DRAIN_INTERVAL_MS. */
 export const DEFAULT_RING_RECORDS = 1 << 17;

@@ -6,7 +6,7 @@ import type { AnnounceReply, PeerLists, ScrapeEntry } from '../protocol/http-rep
 import { randomBelow } from '../swarm/random.ts';
 import { FAMILY_V4, FAMILY_V6, type SwarmStore } from '../swarm/store.ts';
 import type { Clock } from './clock.ts';
-import type { DeltaWriter } from './replication.ts';
+import type { DeltaReader, DeltaWriter } from './replication.ts';
 
 export interface TrackerOptions {
   interval: number;
@@ -31,6 +31,8 @@ export class Tracker {
   private readonly endpoint = new Uint8Array(18);
   /** With several workers: where this one publishes its changes for the others (replication.ts). */
   deltas: DeltaWriter | null = null;
+  /** With several workers: the others' changes, applied before every request that reads the swarm. */
+  replicas: DeltaReader[] = [];
 
   constructor(store: SwarmStore, clock: Clock, options: TrackerOptions) {
     this.store = store;
@@ -65,6 +67,7 @@ export class Tracker {
    * that address with the port the announce gives, never an address the client claims. `maxWant` caps the peers further (UDP over IPv6 keeps its datagram small). Fills and returns `this.reply`.
    */
   announce(req: AnnounceRequest, family: number, addr: Uint8Array, which: number, maxWant: number): AnnounceReply {
+    this.catchUp();
     const store = this.store;
     const now = this.clock.now;
     const r = this.reply;
@@ -107,6 +110,7 @@ export class Tracker {
 
   /** Fills `entry` with the figures of the torrent `hashes[off…off+20]`; an unknown torrent reads as zeros. */
   scrape(hashes: Uint8Array, off: number, entry: ScrapeEntry): void {
+    this.catchUp();
     const store = this.store;
     const tid = store.lookup(hashes, off, this.clock.now);
     if (tid < 0) {
@@ -117,6 +121,15 @@ export class Tracker {
     entry.incomplete = store.incomplete(tid);
     entry.downloaded = store.downloaded(tid);
     entry.downloaders = store.downloaders(tid);
+  }
+
+  /**
+   * Applies what the other workers published so far. A worker publishes a change before it answers the request that
+   * made it, so a request that follows an answered one sees its effect, whichever worker each one reaches. When
+   * nothing is new this is one atomic load per other worker.
+   */
+  catchUp(): void {
+    for (const r of this.replicas) r.drain(this.store, this.clock.now);
   }
 
   /** The announce interval, spread ±10 % so that clients started together do not stay in lockstep. */
