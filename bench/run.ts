@@ -32,6 +32,12 @@ import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 
 const REPO = resolve(import.meta.dirname, '..');
+
+/** The shared bench beside the repository (../shared/bench), else where this machine keeps it. */
+function defaultShared(): string {
+  const beside = resolve(REPO, '../shared/bench');
+  return existsSync(join(beside, 'bench.sh')) ? beside : '/work/shared/bench';
+}
 const INSTALL_HINT = 'apt-get install -y opentracker wrk gcc iproute2 curl';
 
 /** swarmd variants known by name; `--variant NAME=ARGS` adds more. Their args follow `--swarmd-args`. */
@@ -61,7 +67,7 @@ const HELP = `npm run bench -- [options]
   --bench-args 'ARGS'    more bench.sh options for the throughput runs, split on spaces (e.g. '--window 64')
   --results FILE         JSON-lines results [bench/results/<time>.jsonl]
   --work DIR             scratch copy of the shared bench [$SWARMD_BENCH_WORK or $TMPDIR/swarmd-bench]
-  --shared DIR           the shared bench [$SWARMD_BENCH_SHARED or /work/shared/bench]
+  --shared DIR           the shared bench [$SWARMD_BENCH_SHARED, ../shared/bench, or /work/shared/bench]
   --summary FILE         print the table of an existing results file and exit`;
 
 // ------------------------------------------------------------------------------------------------ options
@@ -86,7 +92,7 @@ const { values: opt } = parseArgs({
     'bench-args': { type: 'string', default: '' },
     results: { type: 'string' },
     work: { type: 'string', default: process.env.SWARMD_BENCH_WORK || join(tmpdir(), 'swarmd-bench') },
-    shared: { type: 'string', default: process.env.SWARMD_BENCH_SHARED || '/work/shared/bench' },
+    shared: { type: 'string', default: process.env.SWARMD_BENCH_SHARED || defaultShared() },
     summary: { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
