@@ -140,6 +140,19 @@ test('peers expire after the TTL and empty torrents are dropped', () => {
   assert.equal(store.find(hash, 0), -1);
 });
 
+test('peer ages are right across the 16-bit wrap of stored times', () => {
+  const store = new SwarmStore({ peerTtl: 20 });
+  const hash = hashOf(2);
+  store.announce(hash, FAMILY_V4, endpointOf(FAMILY_V4, 1), false, false, false, 65_530);
+  store.announce(hash, FAMILY_V4, endpointOf(FAMILY_V4, 2), false, false, false, 65_545);
+  store.sweepSome(65_549, 10); // 19 s and 4 s old: both stay
+  assert.equal(store.peers, 2);
+  store.sweepSome(65_560, 10); // 30 s and 15 s old, the clock past 2^16
+  assert.equal(store.peers, 1);
+  store.sweepSome(65_600, 10);
+  assert.equal(store.peers, 0);
+});
+
 test('a large swarm grows and shrinks its block and keeps every peer findable', () => {
   const store = new SwarmStore({ peerTtl: 1000 });
   const hash = hashOf(7);
