@@ -4,6 +4,7 @@ import type { Config } from '../config/cli.ts';
 import type { Logger } from '../log.ts';
 import { HttpHandler } from '../net/http-handler.ts';
 import { HttpServer } from '../net/http-server.ts';
+import { NativeHttpServer, nativeTcp } from '../net/native-http-server.ts';
 import { UdpHandler } from '../net/udp-handler.ts';
 import { listenUdp, type UdpListener } from '../net/udp-server.ts';
 import { SwarmStore } from '../swarm/store.ts';
@@ -80,7 +81,7 @@ export async function serve(config: Config, log: Logger, share: WorkerShare | nu
   // Only the first worker says where it listens; they all listen on the same ports.
   const announceListening = share === null || share.index === 0;
 
-  const httpServers: HttpServer[] = [];
+  const httpServers: (HttpServer | NativeHttpServer)[] = [];
   const udpListeners: UdpListener[] = [];
   const stop = async () => {
     clearInterval(sweeper);
@@ -94,7 +95,8 @@ export async function serve(config: Config, log: Logger, share: WorkerShare | nu
       const shown = host.includes(':') ? `[${host}]` : host;
       try {
         if (config.httpPort !== 0) {
-          const server = new HttpServer(httpHandler, log);
+          const native = config.httpIo === 'native' || (config.httpIo === 'auto' && nativeTcp !== null);
+          const server = native ? new NativeHttpServer(httpHandler, log) : new HttpServer(httpHandler, log);
           await server.listen(config.httpPort, host, share !== null);
           httpServers.push(server);
           if (announceListening) {

@@ -19,6 +19,7 @@ export interface Config {
   /** Worker threads answering requests; 0: one per core this process may run on. */
   workers: number;
   udpIo: 'auto' | 'native' | 'dgram';
+  httpIo: 'auto' | 'native' | 'net';
   verbose: boolean;
 }
 
@@ -37,6 +38,7 @@ export const DEFAULT_CONFIG: Readonly<Config> = {
   trackerId: 'swarmd',
   workers: 0,
   udpIo: 'auto',
+  httpIo: 'auto',
   verbose: false,
 };
 
@@ -131,6 +133,13 @@ const FLAGS: FlagSpec[] = [
     key: 'udpIo',
     choices: ['auto', 'native', 'dgram'],
     help: 'UDP I/O: native (batched recvmmsg/sendmmsg addon), dgram (node:dgram), auto (native if it loaded)',
+  },
+  {
+    name: 'http-io',
+    kind: 'choice',
+    key: 'httpIo',
+    choices: ['auto', 'native', 'net'],
+    help: 'plain HTTP I/O: native (batched epoll addon), net (node:net), auto (native if it loaded)',
   },
   { name: 'verbose', short: 'v', kind: 'flag', key: 'verbose', help: 'log at debug level' },
 ];

@@ -1,0 +1,585 @@
+// PROTOTYPE (branch native-http): batched plain-HTTP I/O for swarmd. One listening socket and its connections on an
+// epoll instance that libuv polls; every connection with unread request bytes goes to JS in a batch (bytes, address,
+// id); JS answers into fixed slots (response bytes, bytes consumed, close/hold flags); C writes, keeps what the
+// kernel did not take, and closes. Parsing and answering stay in TypeScript.
+
+#define _GNU_SOURCE
+#define NAPI_VERSION 8
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <node_api.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <uv.h>
+
+#define IN_CAP 8192
+#define MAX_EVENTS 256
+#define FLAG_CLOSE 1
+#define FLAG_HOLD 2
+
+typedef struct {
+  int fd;           // -1: free slot
+  uint32_t gen;
+  uint8_t addr[16];
+  uint32_t in_len;
+  uint8_t *in;      // IN_CAP bytes
+  uint8_t *out;     // bytes the kernel has not taken yet
+  uint32_t out_len, out_cap;
+  int held, queued, close_after, eof;
+  uint64_t first_byte, last_active;  // uv_now ms
+} conn;
+
+typedef struct {
+  napi_env env;
+  int lfd, epfd, ipv6, port;
+  uv_poll_t *poll;
+  napi_ref refs[8];
+  napi_ref callback, self;
+  napi_async_context async;
+  uint32_t batch, out_slot;
+  uint8_t *in_data, *in_addr, *out_data;
+  int32_t *in_length, *in_conn, *out_length, *out_consumed, *out_flags;
+  conn *conns;
+  uint32_t nconns, cap;
+  int32_t *free_ids;
+  uint32_t nfree;
+  int32_t *ready;
+  uint32_t nready;
+  int running;  // inside run_batches: send() only queues
+} server;
+
+static napi_value throw_errno(napi_env env, int err, const char *what) {
+  char msg[160];
+  snprintf(msg, sizeof msg, "%s %s", what, uv_err_name(-err));
+  napi_value m, c, e;
+  napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &m);
+  napi_create_string_utf8(env, uv_err_name(-err), NAPI_AUTO_LENGTH, &c);
+  napi_create_error(env, c, m, &e);
+  napi_throw(env, e);
+  return NULL;
+}
+
+static uint64_t now_ms(server *s) {
+  (void)s;
+  return uv_hrtime() / 1000000;
+}
+
+static void conn_close(server *s, int id) {
+  conn *c = &s->conns[id];
+  if (c->fd < 0) return;
+  epoll_ctl(s->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+  close(c->fd);
+  c->fd = -1;
+  c->gen++;
+  free(c->out);
+  c->out = NULL;
+  c->out_len = c->out_cap = 0;
+  c->in_len = 0;
+  s->free_ids[s->nfree++] = id;
+  s->nconns--;
+}
+
+static void queue(server *s, int id) {
+  conn *c = &s->conns[id];
+  if (c->queued || c->held || c->fd < 0 || c->out_len > 0 || c->in_len == 0) return;
+  c->queued = 1;
+  s->ready[s->nready++] = id;
+}
+
+// Writes `len` bytes (after what is pending); keeps the rest and asks for EPOLLOUT. Returns 0, or -1 if closed.
+static int conn_write(server *s, int id, const uint8_t *data, uint32_t len) {
+  conn *c = &s->conns[id];
+  if (c->out_len == 0) {
+    while (len > 0) {
+      ssize_t n = write(c->fd, data, len);
+      if (n > 0) {
+        data += n;
+        len -= (uint32_t)n;
+      } else if (n < 0 && errno == EINTR) {
+        continue;
+      } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        break;
+      } else {
+        conn_close(s, id);
+        return -1;
+      }
+    }
+    if (len == 0) return 0;
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT, .data.u32 = (uint32_t)id};
+    epoll_ctl(s->epfd, EPOLL_CTL_MOD, c->fd, &ev);
+  }
+  if (c->out_len + len > c->out_cap) {
+    uint32_t cap = c->out_cap ? c->out_cap : 4096;
+    while (cap < c->out_len + len) cap *= 2;
+    uint8_t *p = realloc(c->out, cap);
+    if (!p) {
+      conn_close(s, id);
+      return -1;
+    }
+    c->out = p;
+    c->out_cap = cap;
+  }
+  memcpy(c->out + c->out_len, data, len);
+  c->out_len += len;
+  return 0;
+}
+
+static void conn_flush(server *s, int id) {
+  conn *c = &s->conns[id];
+  uint32_t done = 0;
+  while (done < c->out_len) {
+    ssize_t n = write(c->fd, c->out + done, c->out_len - done);
+    if (n > 0) done += (uint32_t)n;
+    else if (n < 0 && errno == EINTR) continue;
+    else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+    else {
+      conn_close(s, id);
+      return;
+    }
+  }
+  memmove(c->out, c->out + done, c->out_len - done);
+  c->out_len -= done;
+  if (c->out_len > 0) return;
+  if (c->close_after) {
+    conn_close(s, id);
+    return;
+  }
+  struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)id};
+  epoll_ctl(s->epfd, EPOLL_CTL_MOD, c->fd, &ev);
+  queue(s, id);
+}
+
+static void do_accept(server *s) {
+  for (;;) {
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    int fd = accept4(s->lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) return;  // EAGAIN, or an error the next readable event retries
+    if (s->nfree == 0) {
+      uint32_t cap = s->cap * 2;
+      conn *cs = realloc(s->conns, cap * sizeof(conn));
+      int32_t *fr = realloc(s->free_ids, cap * sizeof(int32_t));
+      int32_t *rd = realloc(s->ready, cap * sizeof(int32_t));
+      if (!cs || !fr || !rd) {
+        close(fd);
+        return;
+      }
+      s->conns = cs;
+      s->free_ids = fr;
+      s->ready = rd;
+      for (uint32_t i = s->cap; i < cap; i++) {
+        memset(&cs[i], 0, sizeof(conn));
+        cs[i].fd = -1;
+        s->free_ids[s->nfree++] = (int32_t)(cap - 1 - (i - s->cap));
+      }
+      s->cap = cap;
+    }
+    int id = s->free_ids[--s->nfree];
+    conn *c = &s->conns[id];
+    if (!c->in) c->in = malloc(IN_CAP);
+    if (!c->in) {
+      close(fd);
+      s->free_ids[s->nfree++] = id;
+      return;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    c->fd = fd;
+    c->in_len = 0;
+    c->held = c->queued = c->close_after = c->eof = 0;
+    memset(c->addr, 0, 16);
+    if (ss.ss_family == AF_INET) memcpy(c->addr, &((struct sockaddr_in *)&ss)->sin_addr, 4);
+    else memcpy(c->addr, &((struct sockaddr_in6 *)&ss)->sin6_addr, 16);
+    c->last_active = now_ms(s);
+    s->nconns++;
+    struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)id};
+    epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev);
+  }
+}
+
+static void do_read(server *s, int id) {
+  conn *c = &s->conns[id];
+  while (c->fd >= 0 && c->in_len < IN_CAP) {
+    ssize_t n = read(c->fd, c->in + c->in_len, IN_CAP - c->in_len);
+    if (n > 0) {
+      if (c->in_len == 0) c->first_byte = now_ms(s);
+      c->in_len += (uint32_t)n;
+      c->last_active = now_ms(s);
+      if ((size_t)n < IN_CAP - c->in_len + (size_t)n) break;  // short read: drained
+    } else if (n == 0) {
+      c->eof = 1;
+      break;
+    } else if (errno == EINTR) {
+      continue;
+    } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      break;
+    } else {
+      conn_close(s, id);
+      return;
+    }
+  }
+  if (c->fd < 0) return;
+  if (c->eof && c->in_len == 0) {
+    conn_close(s, id);
+    return;
+  }
+  queue(s, id);
+}
+
+// Hands ready connections to JS in batches and applies its answers.
+static void run_batches(server *s) {
+  napi_env env = s->env;
+  if (s->running) return;
+  s->running = 1;
+  while (s->nready > 0) {
+    uint32_t n = 0, taken = 0;
+    int32_t ids[1024];
+    while (taken < s->nready && n < s->batch) {
+      int id = s->ready[taken++];
+      conn *c = &s->conns[id];
+      c->queued = 0;
+      if (c->fd < 0 || c->held || c->out_len > 0 || c->in_len == 0) continue;
+      memcpy(s->in_data + (size_t)n * IN_CAP, c->in, c->in_len);
+      s->in_length[n] = (int32_t)c->in_len;
+      s->in_conn[n] = id;
+      memcpy(s->in_addr + (size_t)n * 16, c->addr, 16);
+      s->out_length[n] = 0;
+      s->out_consumed[n] = 0;
+      s->out_flags[n] = 0;
+      ids[n++] = id;
+    }
+    // Each connection is queued at most once at a time, so the list never holds more than `cap` ids.
+    memmove(s->ready, s->ready + taken, (s->nready - taken) * sizeof(int32_t));
+    s->nready -= taken;
+    if (n == 0) continue;
+    napi_handle_scope scope;
+    napi_open_handle_scope(env, &scope);
+    napi_value cb, recv, argv[1], result;
+    napi_get_reference_value(env, s->callback, &cb);
+    napi_get_global(env, &recv);
+    napi_create_uint32(env, n, &argv[0]);
+    napi_status st = napi_make_callback(env, s->async, recv, cb, 1, argv, &result);
+    if (st == napi_pending_exception) {
+      napi_value exc;
+      napi_get_and_clear_last_exception(env, &exc);
+      napi_fatal_exception(env, exc);
+    }
+    napi_close_handle_scope(env, scope);
+    if (s->lfd < 0) {  // closed from inside the callback
+      s->running = 0;
+      return;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+      int id = ids[i];
+      conn *c = &s->conns[id];
+      if (c->fd < 0) continue;
+      int32_t used = s->out_consumed[i];
+      if (used > 0 && (uint32_t)used <= c->in_len) {
+        memmove(c->in, c->in + used, c->in_len - used);
+        c->in_len -= (uint32_t)used;
+        c->first_byte = now_ms(s);
+      }
+      int32_t len = s->out_length[i];
+      int flags = s->out_flags[i];
+      if (flags & FLAG_HOLD) c->held = 1;
+      if (len > 0 && (uint32_t)len <= s->out_slot) {
+        if (conn_write(s, id, s->out_data + (size_t)i * s->out_slot, (uint32_t)len) < 0) continue;
+      }
+      if (flags & FLAG_CLOSE) {
+        if (c->out_len == 0) conn_close(s, id);
+        else c->close_after = 1;
+        continue;
+      }
+      if (c->eof && (used == 0 || c->in_len == 0) && !c->held) {
+        if (c->out_len == 0) conn_close(s, id);
+        else c->close_after = 1;
+        continue;
+      }
+      if (used > 0) queue(s, id);  // pipelined requests left over
+    }
+  }
+  s->running = 0;
+}
+
+static void on_poll(uv_poll_t *handle, int status, int events) {
+  (void)status;
+  (void)events;
+  server *s = handle->data;
+  if (!s) return;
+  struct epoll_event evs[MAX_EVENTS];
+  for (int round = 0; round < 8 && s->lfd >= 0; round++) {
+    int n = epoll_wait(s->epfd, evs, MAX_EVENTS, 0);
+    if (n <= 0) break;
+    for (int i = 0; i < n; i++) {
+      uint32_t id = evs[i].data.u32;
+      if (id == UINT32_MAX) {
+        do_accept(s);
+        continue;
+      }
+      conn *c = &s->conns[id];
+      if (c->fd < 0) continue;
+      if (evs[i].events & (EPOLLERR | EPOLLHUP)) {
+        conn_close(s, (int)id);
+        continue;
+      }
+      if (evs[i].events & EPOLLOUT) conn_flush(s, (int)id);
+      if (c->fd >= 0 && (evs[i].events & EPOLLIN)) do_read(s, (int)id);
+    }
+    run_batches(s);
+    if (n < MAX_EVENTS) break;
+  }
+}
+
+// ---- JS API --------------------------------------------------------------------------------------------------------
+
+static server *unwrap_this(napi_env env, napi_callback_info info, size_t *argc, napi_value *argv) {
+  napi_value self;
+  void *data;
+  if (napi_get_cb_info(env, info, argc, argv, &self, NULL) != napi_ok) return NULL;
+  if (napi_unwrap(env, self, &data) != napi_ok) return NULL;
+  return data;
+}
+
+static napi_value js_start(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  server *s = unwrap_this(env, info, &argc, argv);
+  if (!s || s->lfd < 0 || s->poll) return NULL;
+  napi_create_reference(env, argv[0], 1, &s->callback);
+  napi_value name;
+  napi_create_string_utf8(env, "swarmd:tcp", NAPI_AUTO_LENGTH, &name);
+  napi_async_init(env, NULL, name, &s->async);
+  uv_loop_t *loop;
+  napi_get_uv_event_loop(env, &loop);
+  s->poll = malloc(sizeof(uv_poll_t));
+  uv_poll_init(loop, s->poll, s->epfd);
+  s->poll->data = s;
+  uv_poll_start(s->poll, UV_READABLE, on_poll);
+  return NULL;
+}
+
+static void free_poll(uv_handle_t *h) { free(h); }
+
+static void server_close(server *s) {
+  if (s->lfd < 0) return;
+  for (uint32_t i = 0; i < s->cap; i++) conn_close(s, (int)i);
+  if (s->poll) {
+    uv_poll_stop(s->poll);
+    s->poll->data = NULL;
+    uv_close((uv_handle_t *)s->poll, free_poll);
+    s->poll = NULL;
+  }
+  close(s->lfd);
+  close(s->epfd);
+  s->lfd = s->epfd = -1;
+  for (int i = 0; i < 8; i++)
+    if (s->refs[i]) napi_delete_reference(s->env, s->refs[i]);
+  if (s->callback) napi_delete_reference(s->env, s->callback);
+  s->callback = NULL;
+  if (s->async) napi_async_destroy(s->env, s->async);
+  s->async = NULL;
+}
+
+static napi_value js_close(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  server *s = unwrap_this(env, info, &argc, NULL);
+  if (s) server_close(s);
+  return NULL;
+}
+
+// send(id, bytes, close): an answer given later (after FLAG_HOLD).
+static napi_value js_send(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  server *s = unwrap_this(env, info, &argc, argv);
+  if (!s || s->lfd < 0) return NULL;
+  int32_t id;
+  napi_get_value_int32(env, argv[0], &id);
+  void *data;
+  size_t len;
+  napi_get_typedarray_info(env, argv[1], NULL, &len, &data, NULL, NULL);
+  bool closing;
+  napi_get_value_bool(env, argv[2], &closing);
+  if (id < 0 || (uint32_t)id >= s->cap || s->conns[id].fd < 0) return NULL;
+  if (conn_write(s, id, data, (uint32_t)len) < 0) return NULL;
+  conn *c = &s->conns[id];
+  c->held = 0;
+  if (closing) {
+    if (c->out_len == 0) conn_close(s, id);
+    else c->close_after = 1;
+    return NULL;
+  }
+  queue(s, id);
+  run_batches(s);
+  return NULL;
+}
+
+// sweep(headMs, idleMs): closes connections whose request head is late or that sat idle too long.
+static napi_value js_sweep(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  server *s = unwrap_this(env, info, &argc, argv);
+  napi_value out;
+  uint32_t closed = 0;
+  if (s && s->lfd >= 0) {
+    int32_t head_ms, idle_ms;
+    napi_get_value_int32(env, argv[0], &head_ms);
+    napi_get_value_int32(env, argv[1], &idle_ms);
+    uint64_t now = now_ms(s);
+    for (uint32_t i = 0; i < s->cap; i++) {
+      conn *c = &s->conns[i];
+      if (c->fd < 0 || c->held) continue;
+      if ((c->in_len > 0 && now - c->first_byte > (uint64_t)head_ms) ||
+          (c->in_len == 0 && c->out_len == 0 && now - c->last_active > (uint64_t)idle_ms)) {
+        conn_close(s, (int)i);
+        closed++;
+      }
+    }
+  }
+  napi_create_uint32(env, closed, &out);
+  return out;
+}
+
+static void finalize(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  server *s = data;
+  server_close(s);
+  for (uint32_t i = 0; i < s->cap; i++) free(s->conns[i].in);
+  free(s->conns);
+  free(s->free_ids);
+  free(s->ready);
+  free(s);
+}
+
+static void *typed(napi_env env, napi_value obj, const char *key, napi_ref *ref) {
+  napi_value v;
+  void *data = NULL;
+  if (napi_get_named_property(env, obj, key, &v) != napi_ok) return NULL;
+  if (napi_get_typedarray_info(env, v, NULL, NULL, &data, NULL, NULL) != napi_ok) return NULL;
+  napi_create_reference(env, v, 1, ref);
+  return data;
+}
+
+// listen({ipv6, address, port, reusePort, batch, outSlotSize}, buffers)
+static napi_value js_listen(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  napi_value v;
+  bool ipv6, reuse;
+  char address[64];
+  int32_t port, batch, out_slot;
+  napi_get_named_property(env, argv[0], "ipv6", &v);
+  napi_get_value_bool(env, v, &ipv6);
+  napi_get_named_property(env, argv[0], "reusePort", &v);
+  napi_get_value_bool(env, v, &reuse);
+  napi_get_named_property(env, argv[0], "address", &v);
+  napi_get_value_string_utf8(env, v, address, sizeof address, NULL);
+  napi_get_named_property(env, argv[0], "port", &v);
+  napi_get_value_int32(env, v, &port);
+  napi_get_named_property(env, argv[0], "batch", &v);
+  napi_get_value_int32(env, v, &batch);
+  napi_get_named_property(env, argv[0], "outSlotSize", &v);
+  napi_get_value_int32(env, v, &out_slot);
+  if (batch < 1 || batch > 1024) return throw_errno(env, -EINVAL, "listen batch");
+
+  int fd = socket(ipv6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return throw_errno(env, errno, "socket");
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (reuse) setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  struct sockaddr_storage ss;
+  memset(&ss, 0, sizeof ss);
+  socklen_t sl;
+  if (ipv6) {
+    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+    a->sin6_family = AF_INET6;
+    a->sin6_port = htons((uint16_t)port);
+    if (inet_pton(AF_INET6, address, &a->sin6_addr) != 1) {
+      close(fd);
+      return throw_errno(env, -EINVAL, "bind");
+    }
+    sl = sizeof *a;
+  } else {
+    struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+    a->sin_family = AF_INET;
+    a->sin_port = htons((uint16_t)port);
+    if (inet_pton(AF_INET, address, &a->sin_addr) != 1) {
+      close(fd);
+      return throw_errno(env, -EINVAL, "bind");
+    }
+    sl = sizeof *a;
+  }
+  if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 1024) < 0) {
+    int e = errno;
+    close(fd);
+    return throw_errno(env, e, "bind");
+  }
+  sl = sizeof ss;
+  getsockname(fd, (struct sockaddr *)&ss, &sl);
+  int bound = ntohs(ipv6 ? ((struct sockaddr_in6 *)&ss)->sin6_port : ((struct sockaddr_in *)&ss)->sin_port);
+  int ep = epoll_create1(EPOLL_CLOEXEC);
+  struct epoll_event ev = {.events = EPOLLIN, .data.u32 = UINT32_MAX};
+  epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+
+  server *s = calloc(1, sizeof(server));
+  s->env = env;
+  s->lfd = fd;
+  s->epfd = ep;
+  s->ipv6 = ipv6;
+  s->port = bound;
+  s->batch = (uint32_t)batch;
+  s->out_slot = (uint32_t)out_slot;
+  s->cap = 64;
+  s->conns = calloc(s->cap, sizeof(conn));
+  s->free_ids = malloc(s->cap * sizeof(int32_t));
+  s->ready = malloc(s->cap * sizeof(int32_t));
+  for (uint32_t i = 0; i < s->cap; i++) {
+    s->conns[i].fd = -1;
+    s->free_ids[s->nfree++] = (int32_t)(s->cap - 1 - i);
+  }
+  napi_value b = argv[1];
+  s->in_data = typed(env, b, "inData", &s->refs[0]);
+  s->in_length = typed(env, b, "inLength", &s->refs[1]);
+  s->in_conn = typed(env, b, "inConn", &s->refs[2]);
+  s->in_addr = typed(env, b, "inAddr", &s->refs[3]);
+  s->out_data = typed(env, b, "outData", &s->refs[4]);
+  s->out_length = typed(env, b, "outLength", &s->refs[5]);
+  s->out_consumed = typed(env, b, "outConsumed", &s->refs[6]);
+  s->out_flags = typed(env, b, "outFlags", &s->refs[7]);
+
+  napi_value obj, fn, num;
+  napi_create_object(env, &obj);
+  napi_wrap(env, obj, s, finalize, NULL, NULL);
+  napi_create_int32(env, bound, &num);
+  napi_set_named_property(env, obj, "port", num);
+  napi_create_function(env, "start", NAPI_AUTO_LENGTH, js_start, NULL, &fn);
+  napi_set_named_property(env, obj, "start", fn);
+  napi_create_function(env, "close", NAPI_AUTO_LENGTH, js_close, NULL, &fn);
+  napi_set_named_property(env, obj, "close", fn);
+  napi_create_function(env, "send", NAPI_AUTO_LENGTH, js_send, NULL, &fn);
+  napi_set_named_property(env, obj, "send", fn);
+  napi_create_function(env, "sweep", NAPI_AUTO_LENGTH, js_sweep, NULL, &fn);
+  napi_set_named_property(env, obj, "sweep", fn);
+  return obj;
+}
+
+NAPI_MODULE_INIT() {
+  napi_value fn;
+  napi_create_function(env, "listen", NAPI_AUTO_LENGTH, js_listen, NULL, &fn);
+  napi_set_named_property(env, exports, "listen", fn);
+  napi_value inCap;
+  napi_create_int32(env, IN_CAP, &inCap);
+  napi_set_named_property(env, exports, "inSlotSize", inCap);
+  return exports;
+}

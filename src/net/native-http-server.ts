@@ -1,0 +1,165 @@
+// PROTOTYPE (branch native-http): plain HTTP/1.1 through the native addon (native/tcp_batch.c). The addon accepts,
+// reads and writes; this file parses request heads and answers them with the same HttpHandler as http-server.ts,
+// a batch of connections per call: no net.Socket, no stream, no object per request.
+
+import { createRequire } from 'node:module';
+import type { Logger } from '../log.ts';
+import { createRequestHead, HEAD_ERROR, HEAD_INCOMPLETE, parseRequestHead } from '../protocol/http-request.ts';
+import { FAMILY_V4, FAMILY_V6 } from '../swarm/store.ts';
+import type { HttpClient, HttpHandler } from './http-handler.ts';
+import { DEFAULT_HTTP_SERVER_OPTIONS, type HttpServerOptions } from './http-server.ts';
+
+interface TcpServer {
+  readonly port: number;
+  start(onBatch: (count: number) => void): void;
+  send(id: number, bytes: Uint8Array, close: boolean): void;
+  sweep(headTimeoutMs: number, idleTimeoutMs: number): number;
+  close(): void;
+}
+
+interface TcpAddon {
+  inSlotSize: number;
+  listen(options: object, buffers: object): TcpServer;
+}
+
+function load(): TcpAddon | null {
+  try {
+    return createRequire(import.meta.url)('../../build/Release/tcp_batch.node') as TcpAddon;
+  } catch {
+    return null;
+  }
+}
+
+export const nativeTcp = process.env.SWARMD_NO_NATIVE ? null : load();
+
+const BATCH = 64;
+const OUT_SLOT = 64 * 1024;
+const FLAG_CLOSE = 1;
+const FLAG_HOLD = 2;
+
+export class NativeHttpServer {
+  private readonly handler: HttpHandler;
+  private readonly log: Logger;
+  private readonly options: HttpServerOptions;
+  private server: TcpServer | null = null;
+  private reaper: NodeJS.Timeout | null = null;
+
+  constructor(handler: HttpHandler, log: Logger, options: HttpServerOptions = DEFAULT_HTTP_SERVER_OPTIONS) {
+    this.handler = handler;
+    this.log = log;
+    this.options = options;
+  }
+
+  listen(port: number, host: string, reusePort = false): Promise<void> {
+    if (nativeTcp === null) return Promise.reject(new Error('the native HTTP addon is not available'));
+    const ipv6 = host.includes(':');
+    const inSlot = nativeTcp.inSlotSize;
+    const b = {
+      inData: new Uint8Array(BATCH * inSlot),
+      inLength: new Int32Array(BATCH),
+      inConn: new Int32Array(BATCH),
+      inAddr: new Uint8Array(BATCH * 16),
+      outData: new Uint8Array(BATCH * OUT_SLOT),
+      outLength: new Int32Array(BATCH),
+      outConsumed: new Int32Array(BATCH),
+      outFlags: new Int32Array(BATCH),
+    };
+    const requests: Buffer[] = [];
+    const replies: Uint8Array[] = [];
+    const clients: HttpClient[] = [];
+    for (let i = 0; i < BATCH; i++) {
+      requests.push(Buffer.from(b.inData.buffer, i * inSlot, inSlot));
+      replies.push(b.outData.subarray(i * OUT_SLOT, (i + 1) * OUT_SLOT));
+      clients.push({
+        family: ipv6 ? FAMILY_V6 : FAMILY_V4,
+        addr: b.inAddr.subarray(i * 16, i * 16 + (ipv6 ? 16 : 4)),
+      });
+    }
+    let server: TcpServer;
+    try {
+      server = nativeTcp.listen({ ipv6, address: host, port, reusePort, batch: BATCH, outSlotSize: OUT_SLOT }, b);
+    } catch (err) {
+      // Shaped like net's errors, which main.ts reports in one line.
+      return Promise.reject(Object.assign(err as Error, { address: host, port }));
+    }
+    this.server = server;
+    const handler = this.handler;
+    const head = createRequestHead();
+    const maxHead = this.options.maxHeadBytes;
+    const later = (id: number, response: Promise<Buffer>, keepAlive: boolean) => {
+      response.then(
+        (bytes) => server.send(id, bytes, !keepAlive),
+        (err) => {
+          this.log.error({ err }, 'HTTP request failed');
+          server.send(id, handler.plain(500, 'internal error\n', null), true);
+        },
+      );
+    };
+    server.start((count) => {
+      for (let i = 0; i < count; i++) {
+        const data = requests[i];
+        const length = b.inLength[i];
+        const out = replies[i];
+        let offset = 0;
+        let at = 0;
+        let flags = 0;
+        while (offset < length) {
+          const status = parseRequestHead(data, offset, length, head);
+          let response: Buffer | Promise<Buffer>;
+          let next = length;
+          if (status === HEAD_INCOMPLETE) {
+            // Incomplete at maxHead bytes can only complete beyond them (and the addon reads no more than that).
+            if (length - offset < maxHead) break;
+            response = handler.plain(431, 'request head too large\n', null);
+            flags = FLAG_CLOSE;
+          } else if (head.headEnd - offset > maxHead) {
+            response = handler.plain(431, 'request head too large\n', null);
+            flags = FLAG_CLOSE;
+          } else if (status === HEAD_ERROR) {
+            response = handler.plain(head.errorStatus, `${head.errorReason}\n`, null);
+            flags = FLAG_CLOSE;
+          } else {
+            next = head.headEnd;
+            try {
+              response = handler.handle(data, head, clients[i]);
+            } catch (err) {
+              this.log.error({ err }, 'HTTP request failed');
+              response = handler.plain(500, 'internal error\n', null);
+              flags = FLAG_CLOSE;
+            }
+            if (!head.keepAlive) flags |= FLAG_CLOSE;
+          }
+          if (response instanceof Promise) {
+            // Held: the addon delivers nothing more from this connection until send().
+            later(b.inConn[i], response, (flags & FLAG_CLOSE) === 0);
+            flags = FLAG_HOLD;
+            offset = next;
+            break;
+          }
+          if (at + response.length > OUT_SLOT) {
+            if (at > 0) break; // the next batch takes the rest
+            response = handler.plain(500, 'response too large\n', null);
+            flags = FLAG_CLOSE;
+          }
+          out.set(response, at);
+          at += response.length;
+          offset = next;
+          if (flags & FLAG_CLOSE) break;
+        }
+        b.outLength[i] = at;
+        b.outConsumed[i] = offset;
+        b.outFlags[i] = flags;
+      }
+    });
+    const { headTimeoutMs, idleTimeoutMs } = this.options;
+    this.reaper = setInterval(() => server.sweep(headTimeoutMs, idleTimeoutMs), 1000).unref();
+    return Promise.resolve();
+  }
+
+  close(): Promise<void> {
+    if (this.reaper) clearInterval(this.reaper);
+    this.server?.close();
+    this.server = null;
+    return Promise.resolve();
+  }
+}
