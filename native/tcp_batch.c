@@ -1,7 +1,8 @@
-// PROTOTYPE (branch native-http): batched plain-HTTP I/O for swarmd. One listening socket and its connections on an
-// epoll instance that libuv polls; every connection with unread request bytes goes to JS in a batch (bytes, address,
-// id); JS answers into fixed slots (response bytes, bytes consumed, close/hold flags); C writes, keeps what the
-// kernel did not take, and closes. Parsing and answering stay in TypeScript.
+// Batched plain-HTTP I/O for swarmd: one listening socket and its connections on an epoll instance that libuv polls.
+// Every connection with unanswered request bytes goes to JS in a batch (bytes, address, id); JS answers into fixed
+// slots (response bytes, bytes consumed, close/hold flags); C writes, keeps what the kernel did not take yet (and
+// stops reading that connection until it is gone, so answers keep their order), and closes. Parsing and answering
+// stay in TypeScript (src/net/native-http-server.ts). Linux only; no global state, so it loads in worker_threads.
 
 #define _GNU_SOURCE
 #define NAPI_VERSION 8
@@ -75,8 +76,7 @@ static uint64_t now_ms(server *s) {
 static void conn_close(server *s, int id) {
   conn *c = &s->conns[id];
   if (c->fd < 0) return;
-  epoll_ctl(s->epfd, EPOLL_CTL_DEL, c->fd, NULL);
-  close(c->fd);
+  close(c->fd);  // also leaves the epoll set: the fd is never duplicated
   c->fd = -1;
   c->gen++;
   free(c->out);
@@ -190,9 +190,7 @@ static void do_accept(server *s) {
       s->free_ids[s->nfree++] = id;
       return;
     }
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    c->fd = fd;
+    c->fd = fd;  // TCP_NODELAY comes from the listening socket
     c->in_len = 0;
     c->held = c->queued = c->close_after = c->eof = 0;
     memset(c->addr, 0, 16);
@@ -368,8 +366,11 @@ static napi_value js_start(napi_env env, napi_callback_info info) {
 
 static void free_poll(uv_handle_t *h) { free(h); }
 
-static void server_close(server *s) {
+static void cleanup_hook(void *arg);
+
+static void server_close(server *s, int from_hook) {
   if (s->lfd < 0) return;
+  if (!from_hook) napi_remove_env_cleanup_hook(s->env, cleanup_hook, s);
   for (uint32_t i = 0; i < s->cap; i++) conn_close(s, (int)i);
   if (s->poll) {
     uv_poll_stop(s->poll);
@@ -388,10 +389,13 @@ static void server_close(server *s) {
   s->async = NULL;
 }
 
+// The environment (a worker thread, or the process) is going away with the server open.
+static void cleanup_hook(void *arg) { server_close(arg, 1); }
+
 static napi_value js_close(napi_env env, napi_callback_info info) {
   size_t argc = 0;
   server *s = unwrap_this(env, info, &argc, NULL);
-  if (s) server_close(s);
+  if (s) server_close(s, 0);
   return NULL;
 }
 
@@ -452,7 +456,7 @@ static void finalize(napi_env env, void *data, void *hint) {
   (void)env;
   (void)hint;
   server *s = data;
-  server_close(s);
+  server_close(s, 0);
   for (uint32_t i = 0; i < s->cap; i++) free(s->conns[i].in);
   free(s->conns);
   free(s->free_ids);
@@ -497,6 +501,7 @@ static napi_value js_listen(napi_env env, napi_callback_info info) {
   int one = 1;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   if (reuse) setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);  // inherited by every accepted connection
   struct sockaddr_storage ss;
   memset(&ss, 0, sizeof ss);
   socklen_t sl;
@@ -558,6 +563,7 @@ static napi_value js_listen(napi_env env, napi_callback_info info) {
   s->out_consumed = typed(env, b, "outConsumed", &s->refs[6]);
   s->out_flags = typed(env, b, "outFlags", &s->refs[7]);
 
+  napi_add_env_cleanup_hook(env, cleanup_hook, s);
   napi_value obj, fn, num;
   napi_create_object(env, &obj);
   napi_wrap(env, obj, s, finalize, NULL, NULL);

@@ -1,9 +1,9 @@
-// Builds the native UDP addon (native/udp_batch.c -> build/Release/udp_batch.node) with node-gyp; package.json's
-// "install" script, and runnable by hand: node scripts/build-native.ts
+// Builds the native I/O addons (native/udp_batch.c and native/tcp_batch.c -> build/Release/*.node) with node-gyp;
+// package.json's "install" script, and runnable by hand: node scripts/build-native.ts
 //
 // Offline-safe: node-gyp gets --nodedir, a Node install with include/node/node_api.h and common.gypi (the one the
 // `node` npm dependency ships), so it never downloads headers. The addon is optional: whatever goes wrong, this
-// prints one warning line and exits 0, and UDP runs on node:dgram.
+// prints one warning line and exits 0, and UDP runs on node:dgram, HTTP on node:net.
 
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, realpathSync, writeFileSync } from 'node:fs';
@@ -12,7 +12,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
-const addonPath = path.join(root, 'build', 'Release', 'udp_batch.node');
+const addonPaths = ['udp_batch', 'tcp_batch'].map((name) => path.join(root, 'build', 'Release', `${name}.node`));
 const logPath = path.join(root, 'build', 'native-build.log');
 
 class Skip extends Error {}
@@ -109,20 +109,23 @@ function build(): void {
   } catch {}
   if (run.error) throw new Skip(`node-gyp did not run: ${run.error.message}; see build/native-build.log`);
   if (run.status !== 0) throw new Skip(`${failureReason(output, run.status, run.signal)}; see build/native-build.log`);
-  if (!existsSync(addonPath)) throw new Skip('node-gyp succeeded but build/Release/udp_batch.node is missing');
-  try {
-    const addon = createRequire(import.meta.url)(addonPath) as { open?: unknown };
-    if (typeof addon.open !== 'function') throw new Error('no open()');
-  } catch (err) {
-    throw new Skip(`built, but it does not load: ${String((err as Error).message).split('\n')[0]}`);
+  for (const addonPath of addonPaths) {
+    const name = path.relative(root, addonPath);
+    if (!existsSync(addonPath)) throw new Skip(`node-gyp succeeded but ${name} is missing`);
+    try {
+      const addon = createRequire(import.meta.url)(addonPath) as { open?: unknown; listen?: unknown };
+      if (typeof addon.open !== 'function' && typeof addon.listen !== 'function') throw new Error('no entry point');
+    } catch (err) {
+      throw new Skip(`${name} built, but it does not load: ${String((err as Error).message).split('\n')[0]}`);
+    }
   }
 }
 
 try {
   build();
-  console.log(`swarmd: native UDP addon built (${path.relative(root, addonPath)})`);
+  console.log(`swarmd: native I/O addons built (${addonPaths.map((p) => path.relative(root, p)).join(', ')})`);
 } catch (err) {
   const reason = err instanceof Skip ? err.message : `unexpected: ${String((err as Error)?.message ?? err)}`;
-  console.warn(`swarmd: native UDP addon not built (${reason}); UDP will use node:dgram`);
+  console.warn(`swarmd: native I/O addons not built (${reason}); UDP will use node:dgram, HTTP node:net`);
 }
 process.exitCode = 0;

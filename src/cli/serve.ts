@@ -100,7 +100,8 @@ export async function serve(config: Config, log: Logger, share: WorkerShare | nu
           await server.listen(config.httpPort, host, share !== null);
           httpServers.push(server);
           if (announceListening) {
-            log.info({ address: `http://${shown}:${config.httpPort}/announce` }, 'HTTP tracker listening');
+            const io = native ? 'native' : 'net';
+            log.info({ address: `http://${shown}:${config.httpPort}/announce`, io }, 'HTTP tracker listening');
           }
         }
         if (config.udpPort !== 0) {

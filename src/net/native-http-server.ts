@@ -1,6 +1,9 @@
-// PROTOTYPE (branch native-http): plain HTTP/1.1 through the native addon (native/tcp_batch.c). The addon accepts,
-// reads and writes; this file parses request heads and answers them with the same HttpHandler as http-server.ts,
-// a batch of connections per call: no net.Socket, no stream, no object per request.
+// Plain HTTP/1.1 through the native addon (native/tcp_batch.c): the addon accepts, reads and writes; this file parses
+// request heads and answers them with the same HttpHandler as http-server.ts, a batch of connections per call — no
+// net.Socket, no stream, no object per request or connection. Node's socket layer alone costs, per connection, about
+// what opentracker spends on a whole request (docs/benchmarks.md); this path is what lets HTTP beat it.
+// The same bounds as http-server.ts: heads up to maxHeadBytes, head and idle timeouts (swept once a second),
+// pipelined requests answered in order, a full scrape (asynchronous) holding the connection until it is written.
 
 import { createRequire } from 'node:module';
 import type { Logger } from '../log.ts';
@@ -30,7 +33,9 @@ function load(): TcpAddon | null {
   }
 }
 
-export const nativeTcp = process.env.SWARMD_NO_NATIVE ? null : load();
+const off = process.env.SWARMD_NO_NATIVE;
+/** The addon, or null when it cannot load (not built, not Linux, SWARMD_NO_NATIVE=1): then HTTP runs on node:net. */
+export const nativeTcp = off !== undefined && off !== '' && off !== '0' ? null : load();
 
 const BATCH = 64;
 const OUT_SLOT = 64 * 1024;

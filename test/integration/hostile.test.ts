@@ -58,14 +58,14 @@ function sendRaw(host: string, port: number, bytes: Buffer): Promise<void> {
   });
 }
 
-for (const [host, io] of [
-  ['127.0.0.1', 'native'],
-  ['::1', 'native'],
-  ['127.0.0.1', 'dgram'],
+for (const [host, udpIo, httpIo] of [
+  ['127.0.0.1', 'native', 'native'],
+  ['::1', 'native', 'native'],
+  ['127.0.0.1', 'dgram', 'net'],
 ]) {
   const family = host.includes(':') ? 'IPv6' : 'IPv4';
-  test(`random and mutated requests over ${family} (${io} UDP) leave the tracker serving`, async () => {
-    const s = await startSwarmd([host], ['--full-scrape', '--udp-io', io]);
+  test(`random and mutated requests over ${family} (${udpIo} UDP, ${httpIo} HTTP) leave the tracker serving`, async () => {
+    const s = await startSwarmd([host], ['--full-scrape', '--udp-io', udpIo, '--http-io', httpIo]);
     const udp = new UdpClient(host, s.port);
     try {
       const rng = seeded(0x5eed + host.length);

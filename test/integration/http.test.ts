@@ -35,16 +35,26 @@ function text(v: unknown): string {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-for (const host of ['127.0.0.1', '::1']) {
+// Both HTTP paths: the batched native addon (which must load in CI) and node:net.
+for (const [host, io] of [
+  ['127.0.0.1', 'native'],
+  ['::1', 'native'],
+  ['127.0.0.1', 'net'],
+  ['::1', 'net'],
+]) {
   const family = host.includes(':') ? 'IPv6' : 'IPv4';
   const size = host.includes(':') ? 18 : 6;
   const peersKey = host.includes(':') ? 'peers6' : 'peers';
   const self = host.includes(':') ? '0000:0000:0000:0000:0000:0000:0000:0001' : '127.0.0.1';
 
-  describe(`HTTP over ${family}`, () => {
+  describe(`HTTP over ${family} with ${io} I/O`, () => {
     let s: Swarmd;
     before(async () => {
-      s = await startSwarmd([host], ['--max-peers', '20', '--interval', '1000', '--min-interval', '30']);
+      s = await startSwarmd(
+        [host],
+        ['--max-peers', '20', '--interval', '1000', '--min-interval', '30', '--http-io', io],
+      );
+      assert.match(s.output(), new RegExp(`"io":"${io}"`), 'the HTTP listener reports the I/O path asked for');
     });
     after(() => s.stop());
 
