@@ -157,6 +157,8 @@ static void conn_flush(server *s, int id) {
   queue(s, id);
 }
 
+static void do_read(server *s, int id);
+
 static void do_accept(server *s) {
   for (;;) {
     struct sockaddr_storage ss;
@@ -200,6 +202,8 @@ static void do_accept(server *s) {
     s->nconns++;
     struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)id};
     epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev);
+    // TCP_DEFER_ACCEPT: the request is normally here already, so read it now rather than after another epoll round.
+    do_read(s, id);
   }
 }
 
@@ -502,6 +506,8 @@ static napi_value js_listen(napi_env env, napi_callback_info info) {
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   if (reuse) setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);  // inherited by every accepted connection
+  // Wake accept only once a client has sent something (or after a second): a connection arrives with its request.
+  setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &one, sizeof one);
   struct sockaddr_storage ss;
   memset(&ss, 0, sizeof ss);
   socklen_t sl;
