@@ -212,6 +212,37 @@ for (const [host, io] of [
   });
 }
 
+// Large volumes on one connection: replies that do not fit the native path's reply slot or the socket's buffer.
+for (const io of ['native', 'net']) {
+  test(`${io} I/O: 3,000 pipelined announces are answered in order, and a full scrape of 3,000 torrents arrives whole`, async () => {
+    const s = await startSwarmd(['127.0.0.1'], ['--full-scrape', '--http-io', io, '--max-peers', '5']);
+    try {
+      const one = randomBytes(20);
+      const target = (hash: Buffer, i: number) =>
+        `GET ${announceTarget({ hash, port: 10_000 + i, left: 0 })} HTTP/1.1\r\nHost: t\r\n\r\n`;
+      const inOrder = await rawHttp(
+        '127.0.0.1',
+        s.port,
+        Array.from({ length: 3000 }, (_, i) => target(one, i)).join(''),
+        3000,
+      );
+      assert.equal(inOrder.length, 3000);
+      // The i-th reply counts the i + 1 seeders announced so far: replies come back in request order.
+      for (const [i, r] of inOrder.entries()) assert.equal(decoded(r).complete, i + 1);
+
+      const hashes = Array.from({ length: 3000 }, () => randomBytes(20));
+      const replies = await rawHttp('127.0.0.1', s.port, hashes.map((h, i) => target(h, i)).join(''), 3000);
+      assert.ok(replies.every((r) => r.status === 200));
+      const full = await get(s, '/scrape');
+      assert.ok(full.body.length > 200_000, `a full scrape of ${full.body.length} bytes`);
+      const files = decoded(full).files as Record<string, Dict>;
+      for (const hash of [one, ...hashes]) assert.ok(Number(files[hash.toString('latin1')]?.complete) >= 1);
+    } finally {
+      await s.stop();
+    }
+  });
+}
+
 describe('HTTP with both families, full scrape and expiry', () => {
   let s: Swarmd;
   before(async () => {
