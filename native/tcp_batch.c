@@ -25,6 +25,11 @@
 #define MAX_EVENTS 256
 #define FLAG_CLOSE 1
 #define FLAG_HOLD 2
+// A connection's id for JS: its table index and 11 bits of the slot's generation, so that a late send() to a
+// connection that has closed cannot reach a newer one in the same slot.
+#define ID_INDEX_BITS 20
+#define ID_INDEX_MASK ((1u << ID_INDEX_BITS) - 1)
+#define ID_GEN_MASK 0x7ffu
 
 typedef struct {
   int fd;           // -1: free slot
@@ -167,6 +172,10 @@ static void do_accept(server *s) {
     if (fd < 0) return;  // EAGAIN, or an error the next readable event retries
     if (s->nfree == 0) {
       uint32_t cap = s->cap * 2;
+      if (cap > ID_INDEX_MASK + 1) {  // ids carry 20 bits of index: a million connections per listener
+        close(fd);
+        return;
+      }
       conn *cs = realloc(s->conns, cap * sizeof(conn));
       int32_t *fr = realloc(s->free_ids, cap * sizeof(int32_t));
       int32_t *rd = realloc(s->ready, cap * sizeof(int32_t));
@@ -251,7 +260,7 @@ static void run_batches(server *s) {
       if (c->fd < 0 || c->held || c->out_len > 0 || c->in_len == 0) continue;
       memcpy(s->in_data + (size_t)n * IN_CAP, c->in, c->in_len);
       s->in_length[n] = (int32_t)c->in_len;
-      s->in_conn[n] = id;
+      s->in_conn[n] = (int32_t)(((c->gen & ID_GEN_MASK) << ID_INDEX_BITS) | (uint32_t)id);
       memcpy(s->in_addr + (size_t)n * 16, c->addr, 16);
       s->out_length[n] = 0;
       s->out_consumed[n] = 0;
@@ -416,7 +425,9 @@ static napi_value js_send(napi_env env, napi_callback_info info) {
   napi_get_typedarray_info(env, argv[1], NULL, &len, &data, NULL, NULL);
   bool closing;
   napi_get_value_bool(env, argv[2], &closing);
-  if (id < 0 || (uint32_t)id >= s->cap || s->conns[id].fd < 0) return NULL;
+  uint32_t gen = ((uint32_t)id >> ID_INDEX_BITS) & ID_GEN_MASK;
+  id = (int32_t)((uint32_t)id & ID_INDEX_MASK);
+  if ((uint32_t)id >= s->cap || s->conns[id].fd < 0 || (s->conns[id].gen & ID_GEN_MASK) != gen) return NULL;
   if (conn_write(s, id, data, (uint32_t)len) < 0) return NULL;
   conn *c = &s->conns[id];
   c->held = 0;
