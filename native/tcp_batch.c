@@ -40,6 +40,7 @@ typedef struct {
   uint8_t *out;     // bytes the kernel has not taken yet
   uint32_t out_len, out_cap;
   int held, queued, close_after, eof;
+  uint32_t events;  // what epoll watches for this connection now
   uint64_t first_byte, last_active;  // uv_now ms
 } conn;
 
@@ -92,6 +93,19 @@ static void conn_close(server *s, int id) {
   s->nconns--;
 }
 
+// Watches a connection for what it can use now: output to finish, else input — but no input while a reply is held or
+// the input buffer is full. Level-triggered epoll would otherwise report the same unread bytes again and again (a
+// client that sends and never reads would spin the loop).
+static void watch(server *s, int id) {
+  conn *c = &s->conns[id];
+  if (c->fd < 0) return;
+  uint32_t want = c->out_len > 0 ? EPOLLOUT : (c->held || c->in_len >= IN_CAP) ? 0 : EPOLLIN;
+  if (want == c->events) return;
+  struct epoll_event ev = {.events = want, .data.u32 = (uint32_t)id};
+  epoll_ctl(s->epfd, EPOLL_CTL_MOD, c->fd, &ev);
+  c->events = want;
+}
+
 static void queue(server *s, int id) {
   conn *c = &s->conns[id];
   if (c->queued || c->held || c->fd < 0 || c->out_len > 0 || c->in_len == 0) return;
@@ -118,8 +132,6 @@ static int conn_write(server *s, int id, const uint8_t *data, uint32_t len) {
       }
     }
     if (len == 0) return 0;
-    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT, .data.u32 = (uint32_t)id};
-    epoll_ctl(s->epfd, EPOLL_CTL_MOD, c->fd, &ev);
   }
   if (c->out_len + len > c->out_cap) {
     uint32_t cap = c->out_cap ? c->out_cap : 4096;
@@ -134,6 +146,7 @@ static int conn_write(server *s, int id, const uint8_t *data, uint32_t len) {
   }
   memcpy(c->out + c->out_len, data, len);
   c->out_len += len;
+  watch(s, id);
   return 0;
 }
 
@@ -157,8 +170,7 @@ static void conn_flush(server *s, int id) {
     conn_close(s, id);
     return;
   }
-  struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)id};
-  epoll_ctl(s->epfd, EPOLL_CTL_MOD, c->fd, &ev);
+  watch(s, id);
   queue(s, id);
 }
 
@@ -204,6 +216,7 @@ static void do_accept(server *s) {
     c->fd = fd;  // TCP_NODELAY comes from the listening socket
     c->in_len = 0;
     c->held = c->queued = c->close_after = c->eof = 0;
+    c->events = EPOLLIN;
     memset(c->addr, 0, 16);
     if (ss.ss_family == AF_INET) memcpy(c->addr, &((struct sockaddr_in *)&ss)->sin_addr, 4);
     else memcpy(c->addr, &((struct sockaddr_in6 *)&ss)->sin6_addr, 16);
@@ -243,6 +256,7 @@ static void do_read(server *s, int id) {
     return;
   }
   queue(s, id);
+  watch(s, id);
 }
 
 // Hands ready connections to JS in batches and applies its answers.
@@ -315,6 +329,7 @@ static void run_batches(server *s) {
         continue;
       }
       if (used > 0) queue(s, id);  // pipelined requests left over
+      watch(s, id);
     }
   }
   s->running = 0;
@@ -431,6 +446,7 @@ static napi_value js_send(napi_env env, napi_callback_info info) {
   if (conn_write(s, id, data, (uint32_t)len) < 0) return NULL;
   conn *c = &s->conns[id];
   c->held = 0;
+  watch(s, id);
   if (closing) {
     if (c->out_len == 0) conn_close(s, id);
     else c->close_after = 1;

@@ -3,6 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { test } from 'node:test';
 import fc from 'fast-check';
@@ -119,6 +120,37 @@ for (const [host, udpIo, httpIo] of [
       assert.equal(reply?.readUInt32BE(0), 1);
     } finally {
       udp.close();
+      await s.stop();
+    }
+  });
+}
+
+for (const io of ['native', 'net']) {
+  test(`a client that pipelines requests and never reads (${io} HTTP) does not make the tracker spin`, async () => {
+    const s = await startSwarmd(['127.0.0.1'], ['--http-io', io]);
+    const stat = () => {
+      const fields = readFileSync(`/proc/${s.proc.pid}/stat`, 'latin1').split(') ')[1].split(' ');
+      return Number(fields[11]) + Number(fields[12]); // utime + stime, in clock ticks
+    };
+    const flood = net.connect(s.port, '127.0.0.1');
+    try {
+      await new Promise<void>((resolve) => flood.once('connect', () => resolve()));
+      flood.pause(); // never read a reply
+      flood.on('error', () => {});
+      const before = stat();
+      // 40,000 scrapes of 5 hashes: about 15 MB of replies, more than the kernel buffers between the two sockets hold.
+      const hashes = Array.from({ length: 5 }, () => `info_hash=${pct(randomBytes(20))}`).join('&');
+      flood.write(`GET /scrape?${hashes} HTTP/1.1\r\nHost: t\r\n\r\n`.repeat(40_000));
+      // Others are served meanwhile.
+      for (let i = 0; i < 20; i++) {
+        assert.equal((await get(s, announceTarget({ hash: randomBytes(20), port: 6100 + i }))).status, 200);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const used = stat() - before;
+      // Two seconds of a spinning loop would be about 200 ticks; answering what fits in the buffers takes a few.
+      assert.ok(used < 100, `${used} CPU ticks in 2 s`);
+    } finally {
+      flood.destroy();
       await s.stop();
     }
   });
