@@ -21,6 +21,8 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "napi_helpers.h"
+
 #define IN_CAP 8192
 #define MAX_EVENTS 256
 #define FLAG_CLOSE 1
@@ -62,17 +64,6 @@ typedef struct {
   uint32_t nready;
   int running;  // inside run_batches: send() only queues
 } server;
-
-static napi_value throw_errno(napi_env env, int err, const char *what) {
-  char msg[160];
-  snprintf(msg, sizeof msg, "%s %s", what, uv_err_name(-err));
-  napi_value m, c, e;
-  napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &m);
-  napi_create_string_utf8(env, uv_err_name(-err), NAPI_AUTO_LENGTH, &c);
-  napi_create_error(env, c, m, &e);
-  napi_throw(env, e);
-  return NULL;
-}
 
 static uint64_t now_ms(server *s) {
   (void)s;
@@ -495,73 +486,84 @@ static void finalize(napi_env env, void *data, void *hint) {
   free(s);
 }
 
-static void *typed(napi_env env, napi_value obj, const char *key, napi_ref *ref) {
-  napi_value v;
-  void *data = NULL;
-  if (napi_get_named_property(env, obj, key, &v) != napi_ok) return NULL;
-  if (napi_get_typedarray_info(env, v, NULL, NULL, &data, NULL, NULL) != napi_ok) return NULL;
-  napi_create_reference(env, v, 1, ref);
-  return data;
+// The address `address` of the family (`ipv6`) with `port`, into `ss`; 0 when it is not a literal of that family.
+static int make_sockaddr(int ipv6, const char *address, int port, struct sockaddr_storage *ss, socklen_t *len) {
+  memset(ss, 0, sizeof *ss);
+  if (ipv6) {
+    struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
+    a->sin6_family = AF_INET6;
+    a->sin6_port = htons((uint16_t)port);
+    *len = sizeof *a;
+    return inet_pton(AF_INET6, address, &a->sin6_addr) == 1;
+  }
+  struct sockaddr_in *a = (struct sockaddr_in *)ss;
+  a->sin_family = AF_INET;
+  a->sin_port = htons((uint16_t)port);
+  *len = sizeof *a;
+  return inet_pton(AF_INET, address, &a->sin_addr) == 1;
 }
+
+enum { BUF_IN_DATA, BUF_IN_LENGTH, BUF_IN_CONN, BUF_IN_ADDR, BUF_OUT_DATA, BUF_OUT_LENGTH, BUF_OUT_CONSUMED, BUF_OUT_FLAGS };
 
 // listen({ipv6, address, port, reusePort, batch, outSlotSize}, buffers)
 static napi_value js_listen(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  napi_value v;
-  bool ipv6, reuse;
+  CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 2) return throw_type(env, "listen(options, buffers): two objects expected");
+  napi_value opts = argv[0], bufs = argv[1], addr_v;
+  int ipv6, reuse;
+  int64_t port, batch, out_slot;
   char address[64];
-  int32_t port, batch, out_slot;
-  napi_get_named_property(env, argv[0], "ipv6", &v);
-  napi_get_value_bool(env, v, &ipv6);
-  napi_get_named_property(env, argv[0], "reusePort", &v);
-  napi_get_value_bool(env, v, &reuse);
-  napi_get_named_property(env, argv[0], "address", &v);
-  napi_get_value_string_utf8(env, v, address, sizeof address, NULL);
-  napi_get_named_property(env, argv[0], "port", &v);
-  napi_get_value_int32(env, v, &port);
-  napi_get_named_property(env, argv[0], "batch", &v);
-  napi_get_value_int32(env, v, &batch);
-  napi_get_named_property(env, argv[0], "outSlotSize", &v);
-  napi_get_value_int32(env, v, &out_slot);
-  if (batch < 1 || batch > 1024) return throw_errno(env, -EINVAL, "listen batch");
+  if (!get_bool(env, opts, "ipv6", &ipv6) || !get_bool(env, opts, "reusePort", &reuse) ||
+      !get_int(env, opts, "port", 0, 65535, &port) || !get_int(env, opts, "batch", 1, 1024, &batch) ||
+      !get_int(env, opts, "outSlotSize", 1, 1 << 24, &out_slot) || !get_prop(env, opts, "address", napi_string, &addr_v))
+    return NULL;
+  CALL(env, napi_get_value_string_utf8(env, addr_v, address, sizeof address, NULL));
 
-  int fd = socket(ipv6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return throw_errno(env, errno, "socket");
-  int one = 1;
-  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (reuse) setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
-  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);  // inherited by every accepted connection
-  // Wake accept only once a client has sent something (or after a second): a connection arrives with its request.
-  setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &one, sizeof one);
-  struct sockaddr_storage ss;
-  memset(&ss, 0, sizeof ss);
-  socklen_t sl;
-  if (ipv6) {
-    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-    struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-    a->sin6_family = AF_INET6;
-    a->sin6_port = htons((uint16_t)port);
-    if (inet_pton(AF_INET6, address, &a->sin6_addr) != 1) {
-      close(fd);
-      return throw_errno(env, -EINVAL, "bind");
+  // The buffers first: nothing to undo but references when one is wrong.
+  size_t n = (size_t)batch;
+  const struct { const char *key; napi_typedarray_type type; size_t length; } want[8] = {
+      {"inData", napi_uint8_array, n * IN_CAP}, {"inLength", napi_int32_array, n},
+      {"inConn", napi_int32_array, n},         {"inAddr", napi_uint8_array, n * 16},
+      {"outData", napi_uint8_array, n * (size_t)out_slot}, {"outLength", napi_int32_array, n},
+      {"outConsumed", napi_int32_array, n},    {"outFlags", napi_int32_array, n},
+  };
+  napi_ref refs[8] = {0};
+  void *data[8];
+  for (int i = 0; i < 8; i++) {
+    if (!get_buffer(env, bufs, want[i].key, want[i].type, want[i].length, &refs[i], &data[i])) {
+      for (int k = 0; k < i; k++) napi_delete_reference(env, refs[k]);
+      return NULL;
     }
-    sl = sizeof *a;
-  } else {
-    struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-    a->sin_family = AF_INET;
-    a->sin_port = htons((uint16_t)port);
-    if (inet_pton(AF_INET, address, &a->sin_addr) != 1) {
-      close(fd);
-      return throw_errno(env, -EINVAL, "bind");
-    }
-    sl = sizeof *a;
   }
-  if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 1024) < 0) {
-    int e = errno;
-    close(fd);
-    return throw_errno(env, e, "bind");
+  int fd = -1, err = 0;
+  const char *syscall = "bind";
+  struct sockaddr_storage ss;
+  socklen_t sl;
+  if (!make_sockaddr(ipv6, address, (int)port, &ss, &sl)) err = EINVAL;
+  if (!err && (fd = socket(ipv6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0) {
+    err = errno;
+    syscall = "socket";
+  }
+  if (!err) {
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (reuse) setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+    if (ipv6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);  // inherited by every accepted connection
+    // Wake accept only once a client has sent something (or after a second): a connection arrives with its request.
+    setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &one, sizeof one);
+    if (bind(fd, (struct sockaddr *)&ss, sl) < 0) err = errno;
+    else if (listen(fd, 1024) < 0) {
+      err = errno;
+      syscall = "listen";
+    }
+  }
+  if (err) {
+    if (fd >= 0) close(fd);
+    for (int k = 0; k < 8; k++) napi_delete_reference(env, refs[k]);
+    return throw_sys(env, err, syscall, address, (int)port, NULL);
   }
   sl = sizeof ss;
   getsockname(fd, (struct sockaddr *)&ss, &sl);
@@ -586,15 +588,15 @@ static napi_value js_listen(napi_env env, napi_callback_info info) {
     s->conns[i].fd = -1;
     s->free_ids[s->nfree++] = (int32_t)(s->cap - 1 - i);
   }
-  napi_value b = argv[1];
-  s->in_data = typed(env, b, "inData", &s->refs[0]);
-  s->in_length = typed(env, b, "inLength", &s->refs[1]);
-  s->in_conn = typed(env, b, "inConn", &s->refs[2]);
-  s->in_addr = typed(env, b, "inAddr", &s->refs[3]);
-  s->out_data = typed(env, b, "outData", &s->refs[4]);
-  s->out_length = typed(env, b, "outLength", &s->refs[5]);
-  s->out_consumed = typed(env, b, "outConsumed", &s->refs[6]);
-  s->out_flags = typed(env, b, "outFlags", &s->refs[7]);
+  memcpy(s->refs, refs, sizeof refs);
+  s->in_data = data[BUF_IN_DATA];
+  s->in_length = data[BUF_IN_LENGTH];
+  s->in_conn = data[BUF_IN_CONN];
+  s->in_addr = data[BUF_IN_ADDR];
+  s->out_data = data[BUF_OUT_DATA];
+  s->out_length = data[BUF_OUT_LENGTH];
+  s->out_consumed = data[BUF_OUT_CONSUMED];
+  s->out_flags = data[BUF_OUT_FLAGS];
 
   napi_add_env_cleanup_hook(env, cleanup_hook, s);
   napi_value obj, fn, num;

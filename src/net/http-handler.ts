@@ -17,7 +17,14 @@ import {
   writeScrapeEntry,
   writeScrapeStart,
 } from '../protocol/http-replies.ts';
-import { type RequestHead, writeResponseHead } from '../protocol/http-request.ts';
+import {
+  createRequestHead,
+  HEAD_ERROR,
+  HEAD_INCOMPLETE,
+  parseRequestHead,
+  type RequestHead,
+  writeResponseHead,
+} from '../protocol/http-request.ts';
 import { ascii, bytesEqual } from '../protocol/query.ts';
 import type { FullScrape } from '../tracker/full-scrape.ts';
 import { PEERS_BOTH_FAMILIES, type Tracker } from '../tracker/tracker.ts';
@@ -33,6 +40,22 @@ const DICT_PEER_BYTES = 128;
 export interface HttpOptions {
   maxScrapeHashes: number;
   fullScrape: boolean;
+}
+
+/** What answer() decided for the request at an offset; one reused object per caller. */
+export interface Answer {
+  /** The response, a promise of it (full scrape), or null when the head is not complete yet. */
+  response: Buffer | Promise<Buffer> | null;
+  /** Where the next request starts. */
+  next: number;
+  /** Close the connection after this response. */
+  close: boolean;
+  /** A bug caught while answering (parsers are total), for the server to log; the response is then a 500. */
+  error: unknown;
+}
+
+export function createAnswer(): Answer {
+  return { response: null, next: 0, close: false, error: null };
 }
 
 /** The client of a request: its family and 4 or 16 address bytes. */
@@ -53,6 +76,7 @@ export class HttpHandler {
   private readonly headScratch = new Uint8Array(HEAD_ROOM);
   private readonly entry: ScrapeEntry = { complete: 0, downloaded: 0, downloaders: 0, incomplete: 0 };
   private readonly order: number[] = [];
+  private readonly head = createRequestHead();
 
   constructor(tracker: Tracker, fullScrape: FullScrape, options: HttpOptions) {
     this.tracker = tracker;
@@ -69,6 +93,37 @@ export class HttpHandler {
   responseRetained(): void {
     this.response = Buffer.allocUnsafe(this.response.length);
     this.body.setBuffer(this.response);
+  }
+
+  /**
+   * Answers the request that starts at `data[offset]` (bytes up to `end`), for both HTTP servers: an oversized or
+   * malformed head gets its error and the connection closed, a request its response. A head not complete within
+   * `maxHeadBytes` can only complete beyond them, so it is refused then (431) rather than buffered further.
+   */
+  answer(data: Buffer, offset: number, end: number, client: HttpClient, maxHeadBytes: number, out: Answer): Answer {
+    const head = this.head;
+    const status = parseRequestHead(data, offset, end, head);
+    out.error = null;
+    out.next = end;
+    out.close = true;
+    if (status === HEAD_INCOMPLETE) {
+      out.response = end - offset < maxHeadBytes ? null : this.plain(431, 'request head too large\n', null);
+    } else if (head.headEnd - offset > maxHeadBytes) {
+      out.response = this.plain(431, 'request head too large\n', null);
+    } else if (status === HEAD_ERROR) {
+      out.response = this.plain(head.errorStatus, `${head.errorReason}\n`, null);
+    } else {
+      out.next = head.headEnd;
+      out.close = !head.keepAlive;
+      try {
+        out.response = this.handle(data, head, client);
+      } catch (err) {
+        out.error = err;
+        out.response = this.plain(500, 'internal error\n', null);
+        out.close = true;
+      }
+    }
+    return out;
   }
 
   /** The response to `head` (parsed from `buf`): ready bytes, or a promise of them for a full scrape. */

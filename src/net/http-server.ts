@@ -3,10 +3,9 @@
 
 import net from 'node:net';
 import type { Logger } from '../log.ts';
-import { createRequestHead, HEAD_ERROR, HEAD_INCOMPLETE, parseRequestHead } from '../protocol/http-request.ts';
 import { IPV4, writeEndpoint } from '../protocol/ip.ts';
 import { FAMILY_V4, FAMILY_V6 } from '../swarm/store.ts';
-import type { HttpClient, HttpHandler } from './http-handler.ts';
+import { createAnswer, type HttpClient, type HttpHandler } from './http-handler.ts';
 
 export interface HttpServerOptions {
   /** Largest request head accepted, in bytes. */
@@ -41,7 +40,7 @@ export class HttpServer {
   private readonly log: Logger;
   private readonly options: HttpServerOptions;
   private readonly connections = new Set<Connection>();
-  private readonly head = createRequestHead();
+  private readonly answer = createAnswer();
   private readonly reaper: NodeJS.Timeout;
 
   constructor(handler: HttpHandler, log: Logger, options: HttpServerOptions = DEFAULT_HTTP_SERVER_OPTIONS) {
@@ -107,38 +106,19 @@ export class HttpServer {
   /** Answers every complete request in `data` from `offset`, in order. */
   private process(c: Connection, data: Buffer, offset: number): void {
     const socket = c.socket;
-    const head = this.head;
+    const a = this.answer;
     let corked = false;
     while (offset < data.length) {
-      const status = parseRequestHead(data, offset, data.length, head);
-      if (status === HEAD_INCOMPLETE) {
-        if (data.length - offset > this.options.maxHeadBytes) {
-          this.finish(c, this.handler.plain(431, 'request head too large\n', null));
-        } else {
-          c.pending = data.subarray(offset);
-        }
+      const { response } = this.handler.answer(data, offset, data.length, c.client, this.options.maxHeadBytes, a);
+      if (response === null) {
+        c.pending = data.subarray(offset);
         break;
       }
-      if (head.headEnd - offset > this.options.maxHeadBytes) {
-        this.finish(c, this.handler.plain(431, 'request head too large\n', null));
-        break;
-      }
-      if (status === HEAD_ERROR) {
-        this.finish(c, this.handler.plain(head.errorStatus, `${head.errorReason}\n`, null));
-        break;
-      }
-      offset = head.headEnd;
+      // A bug, not bad input: the 500 goes out, this connection closes, the rest keep being served.
+      if (a.error !== null) this.log.error({ err: a.error }, 'HTTP request failed');
+      offset = a.next;
       c.startedAt = offset < data.length ? Date.now() : 0;
-      const keepAlive = head.keepAlive;
-      let response: Buffer | Promise<Buffer>;
-      try {
-        response = this.handler.handle(data, head, c.client);
-      } catch (err) {
-        // A bug, not bad input (parsers are total): answer 500, close this connection, keep serving the rest.
-        this.log.error({ err }, 'HTTP request failed');
-        this.finish(c, this.handler.plain(500, 'internal error\n', null));
-        break;
-      }
+      const keepAlive = !a.close;
       if (response instanceof Promise) {
         // Hold later requests until this one is answered, so responses keep their order.
         c.busy = true;

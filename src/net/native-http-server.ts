@@ -5,12 +5,11 @@
 // The same bounds as http-server.ts: heads up to maxHeadBytes, head and idle timeouts (swept once a second),
 // pipelined requests answered in order, a full scrape (asynchronous) holding the connection until it is written.
 
-import { createRequire } from 'node:module';
 import type { Logger } from '../log.ts';
-import { createRequestHead, HEAD_ERROR, HEAD_INCOMPLETE, parseRequestHead } from '../protocol/http-request.ts';
 import { FAMILY_V4, FAMILY_V6 } from '../swarm/store.ts';
-import type { HttpClient, HttpHandler } from './http-handler.ts';
+import { createAnswer, type HttpClient, type HttpHandler } from './http-handler.ts';
 import { DEFAULT_HTTP_SERVER_OPTIONS, type HttpServerOptions } from './http-server.ts';
+import { loadNativeAddon } from './native-addon.ts';
 
 interface TcpServer {
   readonly port: number;
@@ -25,17 +24,9 @@ interface TcpAddon {
   listen(options: object, buffers: object): TcpServer;
 }
 
-function load(): TcpAddon | null {
-  try {
-    return createRequire(import.meta.url)('../../build/Release/tcp_batch.node') as TcpAddon;
-  } catch {
-    return null;
-  }
-}
-
-const off = process.env.SWARMD_NO_NATIVE;
+const loaded = loadNativeAddon<TcpAddon>('tcp_batch', 'listen');
 /** The addon, or null when it cannot load (not built, not Linux, SWARMD_NO_NATIVE=1): then HTTP runs on node:net. */
-export const nativeTcp = off !== undefined && off !== '' && off !== '0' ? null : load();
+export const nativeTcp: TcpAddon | null = loaded.addon;
 
 const BATCH = 64;
 const OUT_SLOT = 64 * 1024;
@@ -55,8 +46,10 @@ export class NativeHttpServer {
     this.options = options;
   }
 
-  listen(port: number, host: string, reusePort = false): Promise<void> {
-    if (nativeTcp === null) return Promise.reject(new Error('the native HTTP addon is not available'));
+  async listen(port: number, host: string, reusePort = false): Promise<void> {
+    if (nativeTcp === null) {
+      throw new Error(`--http-io native: the native HTTP addon is not available: ${loaded.error}`);
+    }
     const ipv6 = host.includes(':');
     const inSlot = nativeTcp.inSlotSize;
     const b = {
@@ -80,16 +73,11 @@ export class NativeHttpServer {
         addr: b.inAddr.subarray(i * 16, i * 16 + (ipv6 ? 16 : 4)),
       });
     }
-    let server: TcpServer;
-    try {
-      server = nativeTcp.listen({ ipv6, address: host, port, reusePort, batch: BATCH, outSlotSize: OUT_SLOT }, b);
-    } catch (err) {
-      // Shaped like net's errors, which main.ts reports in one line.
-      return Promise.reject(Object.assign(err as Error, { address: host, port }));
-    }
+    // Throws errors shaped like net's (code, syscall, address, port), which main.ts reports in one line.
+    const server = nativeTcp.listen({ ipv6, address: host, port, reusePort, batch: BATCH, outSlotSize: OUT_SLOT }, b);
     this.server = server;
     const handler = this.handler;
-    const head = createRequestHead();
+    const a = createAnswer();
     const maxHead = this.options.maxHeadBytes;
     const later = (id: number, response: Promise<Buffer>, keepAlive: boolean) => {
       response.then(
@@ -109,31 +97,11 @@ export class NativeHttpServer {
         let at = 0;
         let flags = 0;
         while (offset < length) {
-          const status = parseRequestHead(data, offset, length, head);
-          let response: Buffer | Promise<Buffer>;
-          let next = length;
-          if (status === HEAD_INCOMPLETE) {
-            // Incomplete at maxHead bytes can only complete beyond them (and the addon reads no more than that).
-            if (length - offset < maxHead) break;
-            response = handler.plain(431, 'request head too large\n', null);
-            flags = FLAG_CLOSE;
-          } else if (head.headEnd - offset > maxHead) {
-            response = handler.plain(431, 'request head too large\n', null);
-            flags = FLAG_CLOSE;
-          } else if (status === HEAD_ERROR) {
-            response = handler.plain(head.errorStatus, `${head.errorReason}\n`, null);
-            flags = FLAG_CLOSE;
-          } else {
-            next = head.headEnd;
-            try {
-              response = handler.handle(data, head, clients[i]);
-            } catch (err) {
-              this.log.error({ err }, 'HTTP request failed');
-              response = handler.plain(500, 'internal error\n', null);
-              flags = FLAG_CLOSE;
-            }
-            if (!head.keepAlive) flags |= FLAG_CLOSE;
-          }
+          let { response } = handler.answer(data, offset, length, clients[i], maxHead, a);
+          if (response === null) break; // the rest of the head is still to come
+          if (a.error !== null) this.log.error({ err: a.error }, 'HTTP request failed');
+          const next = a.next;
+          if (a.close) flags = FLAG_CLOSE;
           if (response instanceof Promise) {
             // Held: the addon delivers nothing more from this connection until send().
             later(b.inConn[i], response, (flags & FLAG_CLOSE) === 0);
@@ -158,7 +126,6 @@ export class NativeHttpServer {
     });
     const { headTimeoutMs, idleTimeoutMs } = this.options;
     this.reaper = setInterval(() => server.sweep(headTimeoutMs, idleTimeoutMs), 1000).unref();
-    return Promise.resolve();
   }
 
   close(): Promise<void> {

@@ -2,9 +2,7 @@
 // tracker logic stays in JS. Built at install by scripts/build-native.ts; when it is missing or cannot load,
 // `nativeUdp` is null, `nativeUdpError` says why, and UDP runs on node:dgram.
 
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
+import { loadNativeAddon } from './native-addon.ts';
 
 /** A bound UDP socket read and written in batches. */
 export interface BatchSocket {
@@ -70,29 +68,7 @@ export interface NativeUdp {
   open(options: OpenOptions, buffers: BatchBuffers): BatchSocket;
 }
 
-const ADDON_PATH = fileURLToPath(new URL('../../build/Release/udp_batch.node', import.meta.url));
-
-function load(): { addon: NativeUdp | null; error: string | null } {
-  const off = process.env.SWARMD_NO_NATIVE;
-  if (off !== undefined && off !== '' && off !== '0') return { addon: null, error: 'disabled by SWARMD_NO_NATIVE' };
-  if (process.platform !== 'linux')
-    return { addon: null, error: `needs Linux (recvmmsg), this is ${process.platform}` };
-  if (!existsSync(ADDON_PATH)) {
-    return { addon: null, error: `not built (${ADDON_PATH} is missing; run: node scripts/build-native.ts)` };
-  }
-  try {
-    const addon = createRequire(import.meta.url)(ADDON_PATH) as NativeUdp;
-    if (typeof addon?.open !== 'function') return { addon: null, error: `${ADDON_PATH} has no open()` };
-    return { addon, error: null };
-  } catch (err) {
-    return {
-      addon: null,
-      error: `${ADDON_PATH} did not load: ${String((err as Error)?.message ?? err).split('\n')[0]}`,
-    };
-  }
-}
-
-const loaded = load();
+const loaded = loadNativeAddon<NativeUdp>('udp_batch', 'open');
 
 /** The loaded addon, or null when it cannot load (not built, other platform, SWARMD_NO_NATIVE=1, ...). */
 export const nativeUdp: NativeUdp | null = loaded.addon;

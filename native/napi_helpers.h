@@ -1,0 +1,118 @@
+// N-API helpers shared by the native I/O addons: Node-shaped errors and checked reads of option objects and
+// typed-array buffers. Header-only: each addon is its own shared object.
+
+#ifndef SWARMD_NAPI_HELPERS_H
+#define SWARMD_NAPI_HELPERS_H
+
+#include <node_api.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <uv.h>
+
+#define HELPER static __attribute__((unused))
+
+// ---- errors ----------------------------------------------------------------------------------------------------
+
+#define CALL(env, call)                 \
+  do {                                  \
+    if ((call) != napi_ok) return NULL; \
+  } while (0)
+
+HELPER napi_value throw_type(napi_env env, const char *msg) {
+  napi_throw_type_error(env, NULL, msg);
+  return NULL;
+}
+
+HELPER napi_value throw_range(napi_env env, const char *msg) {
+  napi_throw_range_error(env, NULL, msg);
+  return NULL;
+}
+
+// An Error shaped like Node's system errors: message "<syscall> <CODE> <address>:<port>", code, errno, syscall.
+HELPER napi_value throw_sys(napi_env env, int err, const char *syscall, const char *address, int port,
+                            const char *detail) {
+  const char *code = uv_err_name(-err);
+  char msg[256];
+  if (address)
+    snprintf(msg, sizeof msg, "%s %s %s:%d%s%s", syscall, code, address, port, detail ? " " : "", detail ? detail : "");
+  else
+    snprintf(msg, sizeof msg, "%s %s", syscall, code);
+  napi_value m, c, error, v;
+  if (napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &m) != napi_ok) return NULL;
+  if (napi_create_string_utf8(env, code, NAPI_AUTO_LENGTH, &c) != napi_ok) return NULL;
+  if (napi_create_error(env, c, m, &error) != napi_ok) return NULL;
+  // napi_create_error sets code; errno (negative, as libuv and Node report it), syscall, address, port as Node does.
+  if (napi_create_int32(env, -err, &v) == napi_ok) napi_set_named_property(env, error, "errno", v);
+  if (napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &v) == napi_ok)
+    napi_set_named_property(env, error, "syscall", v);
+  if (address) {
+    if (napi_create_string_utf8(env, address, NAPI_AUTO_LENGTH, &v) == napi_ok)
+      napi_set_named_property(env, error, "address", v);
+    if (napi_create_int32(env, port, &v) == napi_ok) napi_set_named_property(env, error, "port", v);
+  }
+  napi_throw(env, error);
+  return NULL;
+}
+
+HELPER int get_prop(napi_env env, napi_value obj, const char *key, napi_valuetype want, napi_value *out) {
+  napi_valuetype t;
+  if (napi_get_named_property(env, obj, key, out) != napi_ok) return 0;
+  if (napi_typeof(env, *out, &t) != napi_ok) return 0;
+  if (t != want) {
+    char msg[128];
+    snprintf(msg, sizeof msg, "options.%s must be a %s", key, want == napi_number ? "number" : want == napi_boolean ? "boolean" : "string");
+    throw_type(env, msg);
+    return 0;
+  }
+  return 1;
+}
+
+HELPER int get_int(napi_env env, napi_value obj, const char *key, int64_t min, int64_t max, int64_t *out) {
+  napi_value v;
+  if (!get_prop(env, obj, key, napi_number, &v)) return 0;
+  double d;
+  if (napi_get_value_double(env, v, &d) != napi_ok) return 0;
+  if (!(d >= (double)min && d <= (double)max) || d != (double)(int64_t)d) {
+    char msg[128];
+    snprintf(msg, sizeof msg, "options.%s must be an integer from %lld to %lld", key, (long long)min, (long long)max);
+    throw_range(env, msg);
+    return 0;
+  }
+  *out = (int64_t)d;
+  return 1;
+}
+
+HELPER int get_bool(napi_env env, napi_value obj, const char *key, int *out) {
+  napi_value v;
+  if (!get_prop(env, obj, key, napi_boolean, &v)) return 0;
+  bool b;
+  if (napi_get_value_bool(env, v, &b) != napi_ok) return 0;
+  *out = b;
+  return 1;
+}
+
+// Takes buffers.<key>, which must be a typed array of the given type and at least `length` elements long.
+HELPER int get_buffer(napi_env env, napi_value obj, const char *key, napi_typedarray_type want, size_t length,
+                      napi_ref *ref, void **data) {
+  napi_value v;
+  bool is;
+  char msg[160];
+  if (napi_get_named_property(env, obj, key, &v) != napi_ok) return 0;
+  napi_typedarray_type type;
+  size_t len;
+  if (napi_is_typedarray(env, v, &is) != napi_ok) return 0;
+  if (is && napi_get_typedarray_info(env, v, &type, &len, data, NULL, NULL) != napi_ok) return 0;
+  if (!is || type != want) {
+    snprintf(msg, sizeof msg, "buffers.%s must be %s", key, want == napi_uint8_array ? "a Uint8Array" : "an Int32Array");
+    throw_type(env, msg);
+    return 0;
+  }
+  if (len < length || (length > 0 && *data == NULL)) {
+    snprintf(msg, sizeof msg, "buffers.%s has %zu elements, needs %zu", key, len, length);
+    throw_type(env, msg);
+    return 0;
+  }
+  return napi_create_reference(env, v, 1, ref) == napi_ok;
+}
+
+#endif
