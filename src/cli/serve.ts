@@ -35,7 +35,7 @@ export interface Running {
 }
 
 /** Where to listen: the given hosts, or every IPv4 and IPv6 address. `optional` ones may fail (no IPv6 here). */
-function listenAddresses(config: Config): { host: string; optional: boolean }[] {
+export function listenAddresses(config: Config): { host: string; optional: boolean }[] {
   if (config.hosts.length === 0) {
     return [
       { host: '0.0.0.0', optional: false },
@@ -45,6 +45,12 @@ function listenAddresses(config: Config): { host: string; optional: boolean }[] 
   const list = config.hosts.map((host) => ({ host, optional: false }));
   if (config.ipv6 && !config.hosts.includes('::')) list.push({ host: '::', optional: false });
   return list;
+}
+
+/** Whether `err`, from listening on an `optional` address, only says that this machine has no IPv6. */
+export function skippable(err: unknown, optional: boolean): boolean {
+  const code = (err as NodeJS.ErrnoException).code;
+  return optional && (code === 'EAFNOSUPPORT' || code === 'EADDRNOTAVAIL');
 }
 
 /** Serves `config` in this thread; `share` when it is one of several workers. */
@@ -113,9 +119,8 @@ export async function serve(config: Config, log: Logger, share: WorkerShare | nu
           }
         }
       } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        if (!optional || (code !== 'EAFNOSUPPORT' && code !== 'EADDRNOTAVAIL')) throw err;
-        log.warn({ host, code }, 'IPv6 is not available here; serving IPv4 only');
+        if (!skippable(err, optional)) throw err;
+        log.warn({ host, code: (err as NodeJS.ErrnoException).code }, 'IPv6 is not available here; serving IPv4 only');
       }
     }
   } catch (err) {

@@ -1,6 +1,7 @@
 // `--workers N`: N worker threads, each a whole tracker (serve.ts) with its own copy of the swarm, listening on the
 // same ports with SO_REUSEPORT so the kernel spreads clients over them, and keeping the copies in step through
-// shared-memory rings (replication.ts). This thread only starts them, relays signals and reports failures.
+// shared-memory rings (replication.ts). This thread checks that the ports are free (port-probe.ts), starts the
+// workers, relays signals and reports failures.
 
 import { randomBytes } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
@@ -8,7 +9,8 @@ import type { Config } from '../config/cli.ts';
 import type { Logger } from '../log.ts';
 import { monotonicMs } from '../tracker/clock.ts';
 import { createRing } from '../tracker/replication.ts';
-import type { WorkerShare } from './serve.ts';
+import { assertPortsFree } from './port-probe.ts';
+import { listenAddresses, skippable, type WorkerShare } from './serve.ts';
 
 export interface WorkerData {
   config: Config;
@@ -29,6 +31,13 @@ export interface Workers {
 
 /** Starts `count` workers; resolves once all listen, rejects with the first start-up error (the others are stopped). */
 export async function startWorkers(config: Config, count: number, log: Logger): Promise<Workers> {
+  for (const { host, optional } of listenAddresses(config)) {
+    try {
+      await assertPortsFree(host, config.httpPort, config.udpPort);
+    } catch (err) {
+      if (!skippable(err, optional)) throw err;
+    }
+  }
   const rings = Array.from({ length: count }, () => createRing());
   const connectionKey = new Uint8Array(randomBytes(8));
   const clockOrigin = monotonicMs();

@@ -1,9 +1,34 @@
-// Free ports for tests: one number free for TCP and UDP on IPv4 and IPv6, never handed out twice in a process.
+// Free ports for tests: one number free for TCP and UDP on IPv4 and IPv6, never handed out twice in a test run.
+//
+// `node --test` runs test files in parallel processes, and a port released here may be the next one the kernel
+// offers another process; two swarmd with several workers would then share it through SO_REUSEPORT. So every
+// process claims its ports in one directory (a file per port, created exclusively) before using them.
 
 import dgram from 'node:dgram';
+import { closeSync, mkdirSync, openSync, statSync, utimesSync } from 'node:fs';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 
-const handedOut = new Set<number>();
+const CLAIMS = path.join(tmpdir(), 'swarmd-test-ports');
+/** A claim older than this is left over from an earlier run. */
+const CLAIM_LIFETIME_MS = 30 * 60_000;
+
+/** True if this process now owns `port` for the run: no live claim from another process exists. */
+function claim(port: number): boolean {
+  mkdirSync(CLAIMS, { recursive: true });
+  const file = path.join(CLAIMS, String(port));
+  try {
+    closeSync(openSync(file, 'wx'));
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+  if (Date.now() - statSync(file).mtimeMs < CLAIM_LIFETIME_MS) return false;
+  const now = new Date();
+  utimesSync(file, now, now);
+  return true;
+}
 
 /**
  * A port free for TCP and UDP on both IPv4 and IPv6 (a dual-stack wildcard bind checks all four), released before
@@ -24,10 +49,7 @@ export async function freePort(): Promise<number> {
     });
     udp.close();
     await new Promise<void>((resolve) => server.close(() => resolve()));
-    if (udpFree && !handedOut.has(port)) {
-      handedOut.add(port);
-      return port;
-    }
+    if (udpFree && claim(port)) return port;
   }
   throw new Error('no port free for both TCP and UDP after 50 attempts');
 }

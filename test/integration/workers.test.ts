@@ -108,17 +108,39 @@ for (const host of ['127.0.0.1', '::1']) {
   });
 }
 
+/** Runs swarmd with `args` on 127.0.0.1 to completion (it should fail at start-up). */
+function runSwarmd(args: string[]) {
+  return spawnSync(process.execPath, ['src/main.ts', '--host', '127.0.0.1', ...args], {
+    cwd: new URL('../..', import.meta.url),
+    encoding: 'utf8',
+    timeout: 10_000,
+  });
+}
+
 test('--workers 2 on a port in use fails with one line and exit 1', async () => {
   const s = await startSwarmd(['127.0.0.1'], ['--workers', '1']);
   try {
-    const r = spawnSync(
-      process.execPath,
-      ['src/main.ts', '--host', '127.0.0.1', '--http-port', `${s.port}`, '--udp-port', '0', '--workers', '2'],
-      { cwd: new URL('../..', import.meta.url), encoding: 'utf8', timeout: 10_000 },
-    );
+    const r = runSwarmd(['--http-port', `${s.port}`, '--udp-port', '0', '--workers', '2']);
     assert.equal(r.status, 1);
     assert.match(r.stderr, /^swarmd: address in use: 127\.0\.0\.1:\d+\n$/);
   } finally {
     await s.stop();
   }
 });
+
+// SO_REUSEPORT would let a second swarmd of the same user join the ports and take half the clients unnoticed.
+for (const [proto, ports] of [
+  ['HTTP', (p: number) => ['--http-port', `${p}`, '--udp-port', '0']],
+  ['UDP', (p: number) => ['--http-port', '0', '--udp-port', `${p}`]],
+] as const) {
+  test(`--workers 2 on the ${proto} port of another two-worker swarmd fails instead of sharing it`, async () => {
+    const s = await startSwarmd(['127.0.0.1'], ['--workers', '2']);
+    try {
+      const r = runSwarmd([...ports(s.port), '--workers', '2']);
+      assert.equal(r.status, 1, r.stderr);
+      assert.match(r.stderr, /^swarmd: address in use: 127\.0\.0\.1:\d+\n$/);
+    } finally {
+      await s.stop();
+    }
+  });
+}
