@@ -9,6 +9,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <linux/filter.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <node_api.h>
@@ -25,6 +26,7 @@
 #define MAX_BATCH 1024   // UIO_MAXIOV: the kernel's cap on one recvmmsg/sendmmsg
 #define MAX_SLOT 65536   // a UDP datagram is at most 65,507 bytes of payload
 #define MAX_ROUNDS 8     // batches handled per readable event before yielding to the loop
+#define MAX_SPREAD 1024  // sockets in one SO_REUSEPORT group spread over at random (workers)
 #define ADDR_SLOT 16     // bytes per source address in inAddr
 
 enum { BUF_IN_DATA, BUF_IN_LENGTH, BUF_IN_ADDR, BUF_OUT_DATA, BUF_OUT_LENGTH, BUF_COUNT };
@@ -266,6 +268,21 @@ static void release_refs(napi_env env, napi_ref *refs) {
     if (refs[i]) napi_delete_reference(env, refs[i]);
 }
 
+
+// The kernel gives each datagram of a SO_REUSEPORT port to a socket by the hash of its source, so every datagram of
+// one client reaches one worker, and a few busy clients can load one worker with most of the traffic. A tracker's
+// UDP requests need no affinity (connection ids are good at every worker), so the group's sockets (`count`, bound in
+// any order) get this classic BPF program instead: a random index per datagram. An index past the sockets bound so
+// far falls back to the hash.
+static int attach_random_spread(int fd, uint32_t count) {
+  struct sock_filter code[] = {
+      {BPF_LD | BPF_W | BPF_ABS, 0, 0, (uint32_t)(SKF_AD_OFF + SKF_AD_RANDOM)},
+      {BPF_ALU | BPF_MOD | BPF_K, 0, 0, count},
+      {BPF_RET | BPF_A, 0, 0, 0},
+  };
+  struct sock_fprog prog = {sizeof code / sizeof code[0], code};
+  return setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof prog);
+}
 static napi_value js_open(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
@@ -277,11 +294,12 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   napi_value opts = argv[0], bufs = argv[1];
 
   int ipv6, reuse_port;
-  int64_t port, rcvbuf, batch, slot, out_slot;
+  int64_t port, rcvbuf, batch, slot, out_slot, spread;
   napi_value addr_v;
   char address[128];
   size_t address_len;
   if (!get_bool(env, opts, "ipv6", &ipv6) || !get_bool(env, opts, "reusePort", &reuse_port) ||
+      !get_int(env, opts, "randomSpread", 0, MAX_SPREAD, &spread) ||
       !get_int(env, opts, "port", 0, 65535, &port) || !get_int(env, opts, "recvBufferBytes", 0, INT32_MAX, &rcvbuf) ||
       !get_int(env, opts, "batch", 1, MAX_BATCH, &batch) || !get_int(env, opts, "slotSize", 1, MAX_SLOT, &slot) ||
       !get_int(env, opts, "outSlotSize", 1, MAX_SLOT, &out_slot) ||
@@ -350,6 +368,7 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
       (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
   }
   if (!failed && bind(fd, (struct sockaddr *)&ss, sslen) < 0) failed = "bind";
+  if (!failed && reuse_port && spread > 1 && attach_random_spread(fd, (uint32_t)spread) < 0) failed = "setsockopt";
   struct sockaddr_storage bound;
   socklen_t boundlen = sizeof bound;
   if (!failed && getsockname(fd, (struct sockaddr *)&bound, &boundlen) < 0) failed = "getsockname";

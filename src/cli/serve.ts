@@ -111,8 +111,8 @@ export async function serve(config: Config, log: Logger, share: WorkerShare | nu
           }
         }
         if (config.udpPort !== 0) {
-          const reusePort = share !== null;
-          const udp = await listenUdp(udpHandler, host, config.udpPort, log, { io: config.udpIo, reusePort });
+          const workers = share?.rings.length ?? 1;
+          const udp = await listenUdp(udpHandler, host, config.udpPort, log, { io: config.udpIo, workers });
           udpListeners.push(udp);
           if (announceListening) {
             log.info({ address: `udp://${shown}:${config.udpPort}/announce`, io: udp.io }, 'UDP tracker listening');

@@ -48,6 +48,11 @@ export interface OpenOptions {
   port: number;
   /** SO_REUSEPORT, so several sockets (e.g. one per worker) share the port. */
   reusePort: boolean;
+  /**
+   * With reusePort, 2..1024: how many sockets will share the port; each datagram then goes to one of them at random,
+   * not by the hash of its source (which sends all of one client's datagrams to one socket). 0: the hash.
+   */
+  randomSpread: number;
   /** SO_RCVBUF asked for (SO_RCVBUFFORCE when permitted); best effort, 0 leaves the default. */
   recvBufferBytes: number;
   /** Datagrams per batch, 1..1024. */

@@ -29,8 +29,12 @@ export interface UdpListener {
 
 export interface UdpListenOptions {
   io: UdpIoChoice;
-  /** SO_REUSEPORT: several workers bind the same port and the kernel spreads the clients. */
-  reusePort: boolean;
+  /**
+   * Sockets that share the port, one per worker (SO_REUSEPORT above 1). The native path spreads datagrams over them
+   * at random, so that each worker gets its share whatever the clients' addresses; dgram leaves it to the kernel's
+   * hash of the source.
+   */
+  workers: number;
 }
 
 /** The I/O a choice resolves to here; throws when 'native' is asked for and the addon did not load. */
@@ -49,11 +53,11 @@ export function listenUdp(
   options: UdpListenOptions,
 ): Promise<UdpListener> {
   return resolveUdpIo(options.io) === 'native'
-    ? Promise.resolve(listenNative(handler, host, port, log, options.reusePort))
-    : listenDgram(handler, host, port, log, options.reusePort);
+    ? Promise.resolve(listenNative(handler, host, port, log, options.workers))
+    : listenDgram(handler, host, port, log, options.workers > 1);
 }
 
-function listenNative(handler: UdpHandler, host: string, port: number, log: Logger, reusePort: boolean): UdpListener {
+function listenNative(handler: UdpHandler, host: string, port: number, log: Logger, workers: number): UdpListener {
   if (nativeUdp === null) throw new Error('unreachable: native UDP chosen without the addon');
   const ipv6 = host.includes(':');
   const family = ipv6 ? FAMILY_V6 : FAMILY_V4;
@@ -81,7 +85,8 @@ function listenNative(handler: UdpHandler, host: string, port: number, log: Logg
       ipv6,
       address: host,
       port,
-      reusePort,
+      reusePort: workers > 1,
+      randomSpread: workers > 1 ? workers : 0,
       recvBufferBytes: RECV_BUFFER_BYTES,
       batch: BATCH,
       slotSize: REQUEST_SLOT,

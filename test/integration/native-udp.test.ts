@@ -43,6 +43,7 @@ function options(host: string, over: Partial<OpenOptions> = {}): OpenOptions {
     address: host,
     port: 0,
     reusePort: false,
+    randomSpread: 0,
     recvBufferBytes: 1 << 20,
     batch: 32,
     slotSize: 256,
@@ -252,6 +253,44 @@ for (const host of ['127.0.0.1', '::1']) {
       }
     });
 
+    test('randomSpread spreads one client\'s datagrams over the sockets of a port; the source hash picks one', {
+      timeout: TIMEOUT,
+    }, async (t) => {
+      const native = addon(t);
+      if (!native) return;
+      /** Sends `count` datagrams from one client to two sockets sharing a port; how many each socket got. */
+      const share = async (randomSpread: number, count: number): Promise<number[]> => {
+        const a = native.open(options(host, { reusePort: true, randomSpread }), buffers(32, 256, 256));
+        const b = native.open(options(host, { reusePort: true, randomSpread, port: a.port }), buffers(32, 256, 256));
+        const client = await Client.open(host);
+        const got = [0, 0];
+        try {
+          let done = () => {};
+          const all = new Promise<void>((resolve) => {
+            done = resolve;
+          });
+          for (const [k, s] of [a, b].entries()) {
+            s.start((n) => {
+              got[k] += n;
+              if (got[0] + got[1] === count) done();
+            });
+          }
+          for (let i = 0; i < count; i++) await client.send(`d${i}`, a.port, host);
+          await all;
+          return got;
+        } finally {
+          client.close();
+          a.close();
+          b.close();
+        }
+      };
+      const hashed = await share(0, 100);
+      assert.deepEqual([...hashed].sort(), [0, 100], `by hash: ${hashed}`);
+      // Binomial(400, 1/2): below 100 on either side has a probability under 1e-22.
+      const spread = await share(2, 400);
+      assert.ok(Math.min(...spread) >= 100, `at random: ${spread}`);
+    });
+
     test('close() is idempotent, releases the port, and start() after it throws', (t) => {
       const native = addon(t);
       if (!native) return;
@@ -281,6 +320,7 @@ describe('native UDP: errors and lifecycle', () => {
     assert.throws(() => native.open(options('127.0.0.1', { ipv6: true }), b), { code: 'EINVAL' });
     assert.throws(() => native.open(options('127.0.0.1', { batch: 0 }), b), RangeError);
     assert.throws(() => native.open(options('127.0.0.1', { port: 70000 }), b), RangeError);
+    assert.throws(() => native.open(options('127.0.0.1', { reusePort: true, randomSpread: 1025 }), b), RangeError);
     assert.throws(() => native.open(options('127.0.0.1', { batch: 64 }), b), TypeError);
     assert.throws(() => native.open(options('127.0.0.1', { slotSize: 512 }), b), TypeError);
     assert.throws(() => native.open(options('127.0.0.1'), { ...b, inLength: new Uint32Array(32) as never }), TypeError);
@@ -340,7 +380,7 @@ describe('native UDP: errors and lifecycle', () => {
           inData: new Uint8Array(8 * 64), inLength: new Int32Array(8), inAddr: new Uint8Array(8 * 16),
           outData: new Uint8Array(8 * 64), outLength: new Int32Array(8),
         };
-        const s = nativeUdp.open({ ipv6: false, address: '127.0.0.1', port: 0, reusePort: false,
+        const s = nativeUdp.open({ ipv6: false, address: '127.0.0.1', port: 0, reusePort: false, randomSpread: 0,
           recvBufferBytes: 0, batch: 8, slotSize: 64, outSlotSize: 64 }, b);
         s.start((n) => {
           for (let i = 0; i < n; i++) {
@@ -382,7 +422,7 @@ describe('native UDP: errors and lifecycle', () => {
           inData: new Uint8Array(64), inLength: new Int32Array(1), inAddr: new Uint8Array(16),
           outData: new Uint8Array(64), outLength: new Int32Array(1),
         };
-        const s = nativeUdp.open({ ipv6: true, address: '::1', port: 0, reusePort: false,
+        const s = nativeUdp.open({ ipv6: true, address: '::1', port: 0, reusePort: false, randomSpread: 0,
           recvBufferBytes: 0, batch: 1, slotSize: 64, outSlotSize: 64 }, b);
         s.start(() => { b.outLength[0] = 1; throw new Error('boom from onBatch'); });
         parentPort.postMessage(s.port);
