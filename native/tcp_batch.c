@@ -43,7 +43,7 @@ typedef struct {
   uint32_t out_len, out_cap;
   int held, queued, close_after, eof;
   uint32_t events;  // what epoll watches for this connection now
-  uint64_t first_byte, last_active;  // uv_now ms
+  uint64_t first_byte, last_active;  // monotonic ms: the head's first byte; the last read or write progress
 } conn;
 
 typedef struct {
@@ -146,7 +146,10 @@ static void conn_flush(server *s, int id) {
   uint32_t done = 0;
   while (done < c->out_len) {
     ssize_t n = write(c->fd, c->out + done, c->out_len - done);
-    if (n > 0) done += (uint32_t)n;
+    if (n > 0) {
+      done += (uint32_t)n;
+      c->last_active = now_ms(s);
+    }
     else if (n < 0 && errno == EINTR) continue;
     else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
     else {
@@ -357,29 +360,53 @@ static void on_poll(uv_poll_t *handle, int status, int events) {
 
 // ---- JS API --------------------------------------------------------------------------------------------------------
 
-static server *unwrap_this(napi_env env, napi_callback_info info, size_t *argc, napi_value *argv) {
+static server *this_server(napi_env env, napi_callback_info info, size_t *argc, napi_value *argv,
+                           napi_value *self_out) {
   napi_value self;
-  void *data;
   if (napi_get_cb_info(env, info, argc, argv, &self, NULL) != napi_ok) return NULL;
-  if (napi_unwrap(env, self, &data) != napi_ok) return NULL;
+  if (self_out) *self_out = self;
+  void *data = NULL;
+  if (napi_unwrap(env, self, &data) != napi_ok || data == NULL) {
+    throw_type(env, "not a native TCP batch server");
+    return NULL;
+  }
   return data;
 }
 
 static napi_value js_start(napi_env env, napi_callback_info info) {
   size_t argc = 1;
-  napi_value argv[1];
-  server *s = unwrap_this(env, info, &argc, argv);
-  if (!s || s->lfd < 0 || s->poll) return NULL;
-  napi_create_reference(env, argv[0], 1, &s->callback);
-  napi_value name;
-  napi_create_string_utf8(env, "swarmd:tcp", NAPI_AUTO_LENGTH, &name);
-  napi_async_init(env, NULL, name, &s->async);
+  napi_value argv[1], self;
+  server *s = this_server(env, info, &argc, argv, &self);
+  if (!s) return NULL;
+  napi_valuetype t = napi_undefined;
+  if (argc < 1 || napi_typeof(env, argv[0], &t) != napi_ok || t != napi_function)
+    return throw_type(env, "start(onBatch): onBatch must be a function");
+  if (s->lfd < 0) {
+    napi_throw_error(env, "ERR_SERVER_NOT_RUNNING", "start() after close()");
+    return NULL;
+  }
+  if (s->poll) {
+    napi_throw_error(env, "ERR_SERVER_ALREADY_LISTEN", "start() called twice");
+    return NULL;
+  }
   uv_loop_t *loop;
-  napi_get_uv_event_loop(env, &loop);
-  s->poll = malloc(sizeof(uv_poll_t));
-  uv_poll_init(loop, s->poll, s->epfd);
-  s->poll->data = s;
-  uv_poll_start(s->poll, UV_READABLE, on_poll);
+  CALL(env, napi_get_uv_event_loop(env, &loop));
+  napi_value name;
+  CALL(env, napi_create_string_utf8(env, "swarmd:TcpBatch", NAPI_AUTO_LENGTH, &name));
+  CALL(env, napi_async_init(env, self, name, &s->async));
+  CALL(env, napi_create_reference(env, argv[0], 1, &s->callback));
+  // Strong while polling, so that a started server is not collected (and closed) under its clients.
+  CALL(env, napi_create_reference(env, self, 1, &s->self));
+  uv_poll_t *poll = malloc(sizeof *poll);
+  if (!poll) return throw_sys(env, ENOMEM, "uv_poll_init", NULL, 0, NULL);
+  int r = uv_poll_init(loop, poll, s->epfd);
+  if (r < 0) {
+    free(poll);
+    return throw_sys(env, -r, "uv_poll_init", NULL, 0, NULL);
+  }
+  poll->data = s;
+  s->poll = poll;
+  uv_poll_start(poll, UV_READABLE, on_poll);
   return NULL;
 }
 
@@ -404,6 +431,8 @@ static void server_close(server *s, int from_hook) {
     if (s->refs[i]) napi_delete_reference(s->env, s->refs[i]);
   if (s->callback) napi_delete_reference(s->env, s->callback);
   s->callback = NULL;
+  if (s->self) napi_delete_reference(s->env, s->self);
+  s->self = NULL;
   if (s->async) napi_async_destroy(s->env, s->async);
   s->async = NULL;
 }
@@ -413,64 +442,87 @@ static void cleanup_hook(void *arg) { server_close(arg, 1); }
 
 static napi_value js_close(napi_env env, napi_callback_info info) {
   size_t argc = 0;
-  server *s = unwrap_this(env, info, &argc, NULL);
+  server *s = this_server(env, info, &argc, NULL, NULL);
   if (s) server_close(s, 0);
   return NULL;
 }
 
-// send(id, bytes, close): an answer given later (after FLAG_HOLD).
+// send(id, bytes, close): the answer to a held request. Returns false when that connection is gone (closed, or its
+// slot now serves another connection), true when the bytes were written or queued.
 static napi_value js_send(napi_env env, napi_callback_info info) {
   size_t argc = 3;
-  napi_value argv[3];
-  server *s = unwrap_this(env, info, &argc, argv);
-  if (!s || s->lfd < 0) return NULL;
-  int32_t id;
-  napi_get_value_int32(env, argv[0], &id);
-  void *data;
-  size_t len;
-  napi_get_typedarray_info(env, argv[1], NULL, &len, &data, NULL, NULL);
-  bool closing;
-  napi_get_value_bool(env, argv[2], &closing);
-  uint32_t gen = ((uint32_t)id >> ID_INDEX_BITS) & ID_GEN_MASK;
-  id = (int32_t)((uint32_t)id & ID_INDEX_MASK);
-  if ((uint32_t)id >= s->cap || s->conns[id].fd < 0 || (s->conns[id].gen & ID_GEN_MASK) != gen) return NULL;
-  if (conn_write(s, id, data, (uint32_t)len) < 0) return NULL;
-  conn *c = &s->conns[id];
-  c->held = 0;
-  watch(s, id);
-  if (closing) {
-    if (c->out_len == 0) conn_close(s, id);
-    else c->close_after = 1;
-    return NULL;
+  napi_value argv[3], out;
+  server *s = this_server(env, info, &argc, argv, NULL);
+  if (!s) return NULL;
+  napi_valuetype t0 = napi_undefined, t2 = napi_undefined;
+  bool is_array = false;
+  napi_typedarray_type type = napi_int8_array;
+  void *data = NULL;
+  size_t len = 0;
+  if (argc == 3) {
+    napi_typeof(env, argv[0], &t0);
+    napi_typeof(env, argv[2], &t2);
+    napi_is_typedarray(env, argv[1], &is_array);
   }
-  queue(s, id);
-  run_batches(s);
-  return NULL;
+  if (is_array) CALL(env, napi_get_typedarray_info(env, argv[1], &type, &len, &data, NULL, NULL));
+  if (t0 != napi_number || !is_array || type != napi_uint8_array || t2 != napi_boolean)
+    return throw_type(env, "send(id, bytes, close): a connection id, a Uint8Array and a boolean expected");
+  if (len > UINT32_MAX / 2) return throw_range(env, "send(): bytes longer than 2 GiB");
+  int32_t raw;
+  bool closing;
+  CALL(env, napi_get_value_int32(env, argv[0], &raw));
+  CALL(env, napi_get_value_bool(env, argv[2], &closing));
+  uint32_t gen = ((uint32_t)raw >> ID_INDEX_BITS) & ID_GEN_MASK;
+  int id = (int)((uint32_t)raw & ID_INDEX_MASK);
+  int live = s->lfd >= 0 && (uint32_t)id < s->cap && s->conns[id].fd >= 0 && (s->conns[id].gen & ID_GEN_MASK) == gen;
+  if (live && conn_write(s, id, data, (uint32_t)len) == 0) {
+    conn *c = &s->conns[id];
+    c->held = 0;
+    c->last_active = now_ms(s);
+    watch(s, id);
+    if (closing) {
+      if (c->out_len == 0) conn_close(s, id);
+      else c->close_after = 1;
+    } else {
+      queue(s, id);
+      run_batches(s);
+    }
+  } else {
+    live = 0;
+  }
+  CALL(env, napi_get_boolean(env, live, &out));
+  return out;
 }
 
-// sweep(headMs, idleMs): closes connections whose request head is late or that sat idle too long.
+// sweep(headMs, idleMs): closes connections whose request head is late, that sat idle too long, or whose reply the
+// client stopped reading for as long; a held one is answering and is spared. Returns how many it closed.
 static napi_value js_sweep(napi_env env, napi_callback_info info) {
   size_t argc = 2;
-  napi_value argv[2];
-  server *s = unwrap_this(env, info, &argc, argv);
-  napi_value out;
+  napi_value argv[2], out;
+  server *s = this_server(env, info, &argc, argv, NULL);
+  if (!s) return NULL;
+  napi_valuetype t0 = napi_undefined, t1 = napi_undefined;
+  if (argc == 2) {
+    napi_typeof(env, argv[0], &t0);
+    napi_typeof(env, argv[1], &t1);
+  }
+  if (t0 != napi_number || t1 != napi_number) return throw_type(env, "sweep(headMs, idleMs): two numbers expected");
+  int32_t head_ms, idle_ms;
+  CALL(env, napi_get_value_int32(env, argv[0], &head_ms));
+  CALL(env, napi_get_value_int32(env, argv[1], &idle_ms));
+  if (head_ms < 0 || idle_ms < 0) return throw_range(env, "sweep(headMs, idleMs): timeouts must not be negative");
   uint32_t closed = 0;
-  if (s && s->lfd >= 0) {
-    int32_t head_ms, idle_ms;
-    napi_get_value_int32(env, argv[0], &head_ms);
-    napi_get_value_int32(env, argv[1], &idle_ms);
-    uint64_t now = now_ms(s);
-    for (uint32_t i = 0; i < s->cap; i++) {
-      conn *c = &s->conns[i];
-      if (c->fd < 0 || c->held) continue;
-      if ((c->in_len > 0 && now - c->first_byte > (uint64_t)head_ms) ||
-          (c->in_len == 0 && c->out_len == 0 && now - c->last_active > (uint64_t)idle_ms)) {
-        conn_close(s, (int)i);
-        closed++;
-      }
+  uint64_t now = now_ms(s);
+  for (uint32_t i = 0; s->lfd >= 0 && i < s->cap; i++) {
+    conn *c = &s->conns[i];
+    if (c->fd < 0 || c->held) continue;
+    int late_head = c->in_len > 0 && c->out_len == 0 && now - c->first_byte > (uint64_t)head_ms;
+    if (late_head || now - c->last_active > (uint64_t)idle_ms) {
+      conn_close(s, (int)i);
+      closed++;
     }
   }
-  napi_create_uint32(env, closed, &out);
+  CALL(env, napi_create_uint32(env, closed, &out));
   return out;
 }
 
@@ -569,10 +621,36 @@ static napi_value js_listen(napi_env env, napi_callback_info info) {
   getsockname(fd, (struct sockaddr *)&ss, &sl);
   int bound = ntohs(ipv6 ? ((struct sockaddr_in6 *)&ss)->sin6_port : ((struct sockaddr_in *)&ss)->sin_port);
   int ep = epoll_create1(EPOLL_CLOEXEC);
+  server *s = ep < 0 ? NULL : calloc(1, sizeof(server));
+  if (s) {
+    s->cap = 64;
+    s->conns = calloc(s->cap, sizeof(conn));
+    s->free_ids = malloc(s->cap * sizeof(int32_t));
+    s->ready = malloc(s->cap * sizeof(int32_t));
+  }
   struct epoll_event ev = {.events = EPOLLIN, .data.u32 = UINT32_MAX};
-  epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
-
-  server *s = calloc(1, sizeof(server));
+  if (ep < 0) {
+    err = errno;
+    syscall = "epoll_create1";
+  } else if (!s || !s->conns || !s->free_ids || !s->ready) {
+    err = ENOMEM;
+    syscall = "listen";
+  } else if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
+    err = errno;
+    syscall = "epoll_ctl";
+  }
+  if (err) {
+    if (s) {
+      free(s->conns);
+      free(s->free_ids);
+      free(s->ready);
+      free(s);
+    }
+    if (ep >= 0) close(ep);
+    close(fd);
+    for (int k = 0; k < 8; k++) napi_delete_reference(env, refs[k]);
+    return throw_sys(env, err, syscall, address, (int)port, NULL);
+  }
   s->env = env;
   s->lfd = fd;
   s->epfd = ep;
@@ -580,10 +658,6 @@ static napi_value js_listen(napi_env env, napi_callback_info info) {
   s->port = bound;
   s->batch = (uint32_t)batch;
   s->out_slot = (uint32_t)out_slot;
-  s->cap = 64;
-  s->conns = calloc(s->cap, sizeof(conn));
-  s->free_ids = malloc(s->cap * sizeof(int32_t));
-  s->ready = malloc(s->cap * sizeof(int32_t));
   for (uint32_t i = 0; i < s->cap; i++) {
     s->conns[i].fd = -1;
     s->free_ids[s->nfree++] = (int32_t)(s->cap - 1 - i);

@@ -26,7 +26,12 @@ if (config === 'help') {
 const log = createLogger(config.verbose);
 try {
   // availableParallelism() honours the CPU affinity mask (e.g. taskset), not just the core count.
-  const workers = config.workers === 0 ? availableParallelism() : config.workers;
+  const cpus = availableParallelism();
+  const workers = config.workers === 0 ? cpus : config.workers;
+  if (workers > cpus) {
+    // Workers that must take turns on a CPU cost more per request than fewer would (docs/benchmarks.md).
+    log.warn({ workers, cpus }, 'more workers than CPUs this process may run on; they will share CPUs');
+  }
   const running = workers === 1 ? await serve(config, log) : await startWorkers(config, workers, log);
   log.info({ workers }, 'swarmd ready');
   let stopping = false;

@@ -87,6 +87,11 @@ export class HttpServer {
     };
     this.connections.add(c);
     socket.on('data', (chunk: Buffer) => this.onData(c, chunk));
+    // A client that does not read its replies is not read either (see send()); its replies going out count as activity.
+    socket.on('drain', () => {
+      c.lastActivity = Date.now();
+      if (!c.busy) socket.resume();
+    });
     socket.on('error', () => socket.destroy());
     socket.on('close', () => this.connections.delete(c));
   }
@@ -155,15 +160,19 @@ export class HttpServer {
       return;
     }
     this.send(c.socket, bytes);
-    c.socket.resume();
+    if (!c.socket.writableNeedDrain) c.socket.resume();
     const queued = c.pending === null ? rest : Buffer.concat([rest, c.pending]);
     c.pending = null;
     if (queued.length > 0) this.process(c, queued, 0);
   }
 
-  /** Writes a response; a socket that keeps it (not written at once) keeps the handler from reusing its memory. */
+  /**
+   * Writes a response; a socket that keeps it (not written at once) keeps the handler from reusing its memory. Past
+   * the socket's high-water mark the connection is not read until its output drains: a client that pipelines
+   * requests and never reads would otherwise have its replies pile up in memory without bound.
+   */
   private send(socket: net.Socket, bytes: Buffer): void {
-    socket.write(bytes);
+    if (!socket.write(bytes)) socket.pause();
     if (socket.writableLength !== 0) this.handler.responseRetained();
   }
 

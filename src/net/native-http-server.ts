@@ -9,29 +9,10 @@ import type { Logger } from '../log.ts';
 import { FAMILY_V4, FAMILY_V6 } from '../swarm/store.ts';
 import { createAnswer, type HttpClient, type HttpHandler } from './http-handler.ts';
 import { DEFAULT_HTTP_SERVER_OPTIONS, type HttpServerOptions } from './http-server.ts';
-import { loadNativeAddon } from './native-addon.ts';
-
-interface TcpServer {
-  readonly port: number;
-  start(onBatch: (count: number) => void): void;
-  send(id: number, bytes: Uint8Array, close: boolean): void;
-  sweep(headTimeoutMs: number, idleTimeoutMs: number): number;
-  close(): void;
-}
-
-interface TcpAddon {
-  inSlotSize: number;
-  listen(options: object, buffers: object): TcpServer;
-}
-
-const loaded = loadNativeAddon<TcpAddon>('tcp_batch', 'listen');
-/** The addon, or null when it cannot load (not built, not Linux, SWARMD_NO_NATIVE=1): then HTTP runs on node:net. */
-export const nativeTcp: TcpAddon | null = loaded.addon;
+import { FLAG_CLOSE, FLAG_HOLD, nativeTcp, nativeTcpError, type TcpServer } from './native-tcp-addon.ts';
 
 const BATCH = 64;
 const OUT_SLOT = 64 * 1024;
-const FLAG_CLOSE = 1;
-const FLAG_HOLD = 2;
 
 export class NativeHttpServer {
   private readonly handler: HttpHandler;
@@ -48,7 +29,7 @@ export class NativeHttpServer {
 
   async listen(port: number, host: string, reusePort = false): Promise<void> {
     if (nativeTcp === null) {
-      throw new Error(`--http-io native: the native HTTP addon is not available: ${loaded.error}`);
+      throw new Error(`--http-io native: the native HTTP addon is not available: ${nativeTcpError}`);
     }
     const ipv6 = host.includes(':');
     const inSlot = nativeTcp.inSlotSize;

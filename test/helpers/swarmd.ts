@@ -19,7 +19,8 @@ export interface Swarmd {
 
 /**
  * Starts `node src/main.ts` on `hosts` (first one is the test's host) and one free port for HTTP and UDP. One worker
- * unless `extra` says otherwise: with several, a change reaches the other workers within 100 ms, not at once.
+ * unless `extra` says otherwise: the workers' own behaviour is tested in workers.test.ts, and one thread per tracker
+ * keeps the parallel test files light.
  */
 export async function startSwarmd(hosts: string[], extra: string[] = []): Promise<Swarmd> {
   const port = await freePort();

@@ -253,7 +253,7 @@ for (const host of ['127.0.0.1', '::1']) {
       }
     });
 
-    test('randomSpread spreads one client\'s datagrams over the sockets of a port; the source hash picks one', {
+    test("randomSpread spreads one client's datagrams over the sockets of a port; the source hash picks one", {
       timeout: TIMEOUT,
     }, async (t) => {
       const native = addon(t);
