@@ -268,7 +268,6 @@ static void release_refs(napi_env env, napi_ref *refs) {
     if (refs[i]) napi_delete_reference(env, refs[i]);
 }
 
-
 // The kernel gives each datagram of a SO_REUSEPORT port to a socket by the hash of its source, so every datagram of
 // one client reaches one worker, and a few busy clients can load one worker with most of the traffic. A tracker's
 // UDP requests need no affinity (connection ids are good at every worker), so the group's sockets (`count`, bound in
@@ -283,6 +282,7 @@ static int attach_random_spread(int fd, uint32_t count) {
   struct sock_fprog prog = {sizeof code / sizeof code[0], code};
   return setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof prog);
 }
+
 static napi_value js_open(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
@@ -368,7 +368,8 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
       (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
   }
   if (!failed && bind(fd, (struct sockaddr *)&ss, sslen) < 0) failed = "bind";
-  if (!failed && reuse_port && spread > 1 && attach_random_spread(fd, (uint32_t)spread) < 0) failed = "setsockopt";
+  // Best effort: without it (kernels before 4.5) the kernel's hash still spreads the clients.
+  if (!failed && reuse_port && spread > 1) (void)attach_random_spread(fd, (uint32_t)spread);
   struct sockaddr_storage bound;
   socklen_t boundlen = sizeof bound;
   if (!failed && getsockname(fd, (struct sockaddr *)&bound, &boundlen) < 0) failed = "getsockname";
