@@ -468,6 +468,12 @@ static napi_value js_send(napi_env env, napi_callback_info info) {
   if (t0 != napi_number || !is_array || type != napi_uint8_array || t2 != napi_boolean)
     return throw_type(env, "send(id, bytes, close): a connection id, a Uint8Array and a boolean expected");
   if (len > UINT32_MAX / 2) return throw_range(env, "send(): bytes longer than 2 GiB");
+  // Inside onBatch (or a microtask it queued, which runs before the batch's replies are applied) the answer would
+  // overtake the replies of that batch and its hold flag would be applied after it: the caller must wait.
+  if (s->running) {
+    napi_throw_error(env, "ERR_INVALID_STATE", "send() inside onBatch: call it from a later turn of the loop");
+    return NULL;
+  }
   int32_t raw;
   bool closing;
   CALL(env, napi_get_value_int32(env, argv[0], &raw));

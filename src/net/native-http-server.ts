@@ -60,12 +60,14 @@ export class NativeHttpServer {
     const handler = this.handler;
     const a = createAnswer();
     const maxHead = this.options.maxHeadBytes;
+    // A promise that is already settled calls back in a microtask that still runs inside the batch, where send()
+    // may not be called (it would overtake the batch's replies): answer from the next turn of the loop.
     const later = (id: number, response: Promise<Buffer>, keepAlive: boolean) => {
       response.then(
-        (bytes) => server.send(id, bytes, !keepAlive),
+        (bytes) => setImmediate(() => server.send(id, bytes, !keepAlive)),
         (err) => {
           this.log.error({ err }, 'HTTP request failed');
-          server.send(id, handler.plain(500, 'internal error\n', null), true);
+          setImmediate(() => server.send(id, handler.plain(500, 'internal error\n', null), true));
         },
       );
     };

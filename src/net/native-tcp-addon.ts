@@ -26,6 +26,7 @@ export interface TcpServer {
   /**
    * Writes the answer to a held request (then hands the connection's further input again, or closes it after the
    * write when `close`). False when that connection is gone: closed, or its slot now serves another connection.
+   * Throws when called inside onBatch or a microtask queued there: the answer would overtake that batch's replies.
    */
   send(id: number, bytes: Uint8Array, close: boolean): boolean;
   /**

@@ -272,6 +272,40 @@ test('send() to a connection that is gone returns false and never reaches a newe
   }
 });
 
+test('send() inside onBatch, or a microtask it queued, throws instead of overtaking the batch', {
+  timeout: TIMEOUT,
+}, async (t) => {
+  const native = addon(t);
+  if (!native) return;
+  const errors: string[] = [];
+  const s = new LineServer(native, '127.0.0.1', (line) => {
+    if (line !== 'hold') return { reply: `${line}!`, flags: 0 };
+    const id = s.idOf(line);
+    const attempt = () => {
+      try {
+        s.server.send(id, Buffer.from('early'), false);
+      } catch (err) {
+        errors.push((err as Error).message);
+      }
+    };
+    attempt();
+    queueMicrotask(attempt);
+    return { reply: '', flags: FLAG_HOLD };
+  });
+  const c = await Client.connect('127.0.0.1', s.port);
+  try {
+    c.write('hold\nnext\n');
+    await sleep(50);
+    assert.equal(errors.length, 2);
+    for (const e of errors) assert.match(e, /inside onBatch/);
+    assert.equal(s.server.send(s.idOf('hold'), Buffer.from('late!'), false), true);
+    await c.waitFor('late!next!');
+  } finally {
+    c.socket.destroy();
+    s.server.close();
+  }
+});
+
 test('sweep closes a late head, an idle connection and one not reading its reply; held and fresh ones stay', {
   timeout: TIMEOUT,
 }, async (t) => {
