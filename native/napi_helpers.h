@@ -5,8 +5,10 @@
 #define SWARMD_NAPI_HELPERS_H
 
 #include <node_api.h>
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <uv.h>
 
 #define HELPER static __attribute__((unused))
@@ -113,6 +115,71 @@ HELPER int get_buffer(napi_env env, napi_value obj, const char *key, napi_typeda
     return 0;
   }
   return napi_create_reference(env, v, 1, ref) == napi_ok;
+}
+
+// ---- methods ---------------------------------------------------------------------------------------------------
+
+// The native object behind `this` (methods are plain functions: a detached `const { close } = obj` has none);
+// throws a TypeError saying `what` it should have been.
+HELPER void *unwrap_this(napi_env env, napi_callback_info info, size_t *argc, napi_value *argv, napi_value *self_out,
+                         const char *what) {
+  napi_value self;
+  if (napi_get_cb_info(env, info, argc, argv, &self, NULL) != napi_ok) return NULL;
+  if (self_out) *self_out = self;
+  void *data = NULL;
+  if (napi_unwrap(env, self, &data) != napi_ok || data == NULL) {
+    char msg[96];
+    snprintf(msg, sizeof msg, "not a %s", what);
+    throw_type(env, msg);
+    return NULL;
+  }
+  return data;
+}
+
+// What start(onBatch) needs of an addon's object: the fd to poll (-1 once closed) and where the polling state lives.
+typedef struct {
+  int fd;
+  void *data;  // the poll handle's data, for `on_poll`
+  uv_poll_cb on_poll;
+  const char *resource;  // the async resource's name
+  const char *closed_code, *started_code;
+  napi_async_context *async;
+  napi_ref *callback, *self;  // self: strong while polling, so that a started object is not collected under its peers
+  uv_poll_t **poll;
+} poll_start;
+
+// start(onBatch), the same for every addon: checks the call, takes the references, polls the fd on the env's loop.
+HELPER napi_value start_polling(napi_env env, napi_value self, size_t argc, napi_value *argv, poll_start p) {
+  napi_valuetype t = napi_undefined;
+  if (argc < 1 || napi_typeof(env, argv[0], &t) != napi_ok || t != napi_function)
+    return throw_type(env, "start(onBatch): onBatch must be a function");
+  if (p.fd < 0) {
+    napi_throw_error(env, p.closed_code, "start() after close()");
+    return NULL;
+  }
+  if (*p.poll) {
+    napi_throw_error(env, p.started_code, "start() called twice");
+    return NULL;
+  }
+  uv_loop_t *loop;
+  CALL(env, napi_get_uv_event_loop(env, &loop));
+  napi_value name;
+  CALL(env, napi_create_string_utf8(env, p.resource, NAPI_AUTO_LENGTH, &name));
+  CALL(env, napi_async_init(env, self, name, p.async));
+  CALL(env, napi_create_reference(env, argv[0], 1, p.callback));
+  CALL(env, napi_create_reference(env, self, 1, p.self));
+  uv_poll_t *poll = malloc(sizeof *poll);
+  if (poll == NULL) return throw_sys(env, ENOMEM, "uv_poll_init", NULL, 0, NULL);
+  int r = uv_poll_init(loop, poll, p.fd);
+  if (r < 0) {
+    free(poll);
+    return throw_sys(env, -r, "uv_poll_init", NULL, 0, NULL);
+  }
+  poll->data = p.data;
+  *p.poll = poll;
+  r = uv_poll_start(poll, UV_READABLE, p.on_poll);
+  if (r < 0) return throw_sys(env, -r, "uv_poll_start", NULL, 0, NULL);
+  return NULL;
 }
 
 #endif

@@ -202,18 +202,9 @@ static void on_poll(uv_poll_t *handle, int status, int events) {
 
 // ---- JS methods --------------------------------------------------------------------------------------------------
 
-// The socket behind `this` (methods are plain functions: a detached `const { close } = socket` has none).
 static batch_socket *this_socket(napi_env env, napi_callback_info info, size_t *argc, napi_value *argv,
                                  napi_value *self_out) {
-  napi_value self;
-  if (napi_get_cb_info(env, info, argc, argv, &self, NULL) != napi_ok) return NULL;
-  if (self_out) *self_out = self;
-  void *data = NULL;
-  if (napi_unwrap(env, self, &data) != napi_ok || data == NULL) {
-    throw_type(env, "not a native UDP batch socket");
-    return NULL;
-  }
-  return data;
+  return unwrap_this(env, info, argc, argv, self_out, "native UDP batch socket");
 }
 
 static napi_value js_start(napi_env env, napi_callback_info info) {
@@ -221,36 +212,9 @@ static napi_value js_start(napi_env env, napi_callback_info info) {
   napi_value argv[1], self;
   batch_socket *s = this_socket(env, info, &argc, argv, &self);
   if (s == NULL) return NULL;
-  napi_valuetype t = napi_undefined;
-  if (argc < 1 || napi_typeof(env, argv[0], &t) != napi_ok || t != napi_function)
-    return throw_type(env, "start(onBatch): onBatch must be a function");
-  if (s->fd < 0) {
-    napi_throw_error(env, "ERR_SOCKET_DGRAM_NOT_RUNNING", "start() after close()");
-    return NULL;
-  }
-  if (s->poll) {
-    napi_throw_error(env, "ERR_SOCKET_ALREADY_STARTED", "start() called twice");
-    return NULL;
-  }
-  uv_loop_t *loop;
-  CALL(env, napi_get_uv_event_loop(env, &loop));
-  napi_value name;
-  CALL(env, napi_create_string_utf8(env, "swarmd:UdpBatch", NAPI_AUTO_LENGTH, &name));
-  CALL(env, napi_async_init(env, self, name, &s->async));
-  CALL(env, napi_create_reference(env, argv[0], 1, &s->callback));
-  CALL(env, napi_create_reference(env, self, 1, &s->self));
-  uv_poll_t *poll = malloc(sizeof *poll);
-  if (poll == NULL) return throw_sys(env, ENOMEM, "uv_poll_init", NULL, 0, NULL);
-  int r = uv_poll_init(loop, poll, s->fd);
-  if (r < 0) {
-    free(poll);
-    return throw_sys(env, -r, "uv_poll_init", NULL, 0, NULL);
-  }
-  poll->data = s;
-  s->poll = poll;
-  r = uv_poll_start(poll, UV_READABLE, on_poll);
-  if (r < 0) return throw_sys(env, -r, "uv_poll_start", NULL, 0, NULL);
-  return NULL;
+  return start_polling(env, self, argc, argv,
+                       (poll_start){s->fd, s, on_poll, "swarmd:UdpBatch", "ERR_SOCKET_DGRAM_NOT_RUNNING",
+                                    "ERR_SOCKET_ALREADY_STARTED", &s->async, &s->callback, &s->self, &s->poll});
 }
 
 static napi_value js_close(napi_env env, napi_callback_info info) {
