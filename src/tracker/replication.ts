@@ -98,12 +98,17 @@ export class DeltaReader {
   /** Records overwritten before this reader got to them. */
   lost = 0;
 
-  constructor(ring: SharedArrayBuffer) {
+  /**
+   * `from`: the count of the first record to apply. 0, the ring's first, by default and not the head now: workers
+   * start one by one, and one that listens first may have answered (and published) announces before this reader is
+   * made.
+   */
+  constructor(ring: SharedArrayBuffer, from = 0) {
     this.head = new Int32Array(ring, 0, 1);
     this.bytes = new Uint8Array(ring);
     this.capacity = ringRecords(ring);
     this.mask = this.capacity - 1;
-    this.cursor = Atomics.load(this.head, 0);
+    this.cursor = from | 0;
   }
 
   /** Applies the records published since the last drain to `store`; returns how many were applied. */

@@ -100,10 +100,25 @@ test('the record count wraps at 2^32 without losing records', () => {
   const ring = createRing(16);
   new Int32Array(ring, 0, 1)[0] = -3; // 2^32 - 3 records published so far
   const writer = new DeltaWriter(ring);
-  const reader = new DeltaReader(ring);
+  const reader = new DeltaReader(ring, -3);
   const replica = new SwarmStore({ peerTtl: 3600 });
   for (let p = 0; p < 10; p++) writer.announce(hashOf(0), FAMILY_V4, endpointOf(FAMILY_V4, p), false, false, false);
   assert.equal(reader.drain(replica, 1), 10);
   assert.equal(reader.lost, 0);
   assert.equal(replica.peers, 10);
+});
+
+test('a reader made after the writer published applies what came before it', () => {
+  const ring = createRing(64);
+  const origin = new SwarmStore({ peerTtl: 3600 });
+  const replica = new SwarmStore({ peerTtl: 3600 });
+  const writer = new DeltaWriter(ring);
+  const ep = endpointOf(FAMILY_V6, 1);
+  const out = origin.announce(hashOf(0), FAMILY_V6, ep, true, false, false, 10);
+  assert.ok(out.publish);
+  writer.announce(hashOf(0), FAMILY_V6, ep, true, false, false);
+  // The other worker starts only now.
+  const reader = new DeltaReader(ring);
+  assert.equal(reader.drain(replica, 10), 1);
+  assert.deepEqual(snapshot(replica, 1), snapshot(origin, 1));
 });
