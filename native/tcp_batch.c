@@ -63,6 +63,7 @@ typedef struct {
   int32_t *ready;
   uint32_t nready;
   int running;  // inside run_batches: send() only queues
+  uint32_t accepted;  // connections accepted since the last takeAccepted()
 } server;
 
 static uint64_t now_ms(server *s) {
@@ -208,6 +209,7 @@ static void do_accept(server *s) {
       return;
     }
     c->fd = fd;  // TCP_NODELAY comes from the listening socket
+    s->accepted++;
     c->in_len = 0;
     c->held = c->queued = c->close_after = c->eof = 0;
     c->events = EPOLLIN;
@@ -497,6 +499,17 @@ static napi_value js_sweep(napi_env env, napi_callback_info info) {
   return out;
 }
 
+// takeAccepted(): connections accepted since the last call (for the tracker's statistics).
+static napi_value js_take_accepted(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  napi_value out;
+  server *s = this_server(env, info, &argc, NULL, NULL);
+  if (!s) return NULL;
+  CALL(env, napi_create_uint32(env, s->accepted, &out));
+  s->accepted = 0;
+  return out;
+}
+
 static void finalize(napi_env env, void *data, void *hint) {
   (void)env;
   (void)hint;
@@ -657,6 +670,8 @@ static napi_value js_listen(napi_env env, napi_callback_info info) {
   napi_set_named_property(env, obj, "send", fn);
   napi_create_function(env, "sweep", NAPI_AUTO_LENGTH, js_sweep, NULL, &fn);
   napi_set_named_property(env, obj, "sweep", fn);
+  napi_create_function(env, "takeAccepted", NAPI_AUTO_LENGTH, js_take_accepted, NULL, &fn);
+  napi_set_named_property(env, obj, "takeAccepted", fn);
   return obj;
 }
 

@@ -1,29 +1,43 @@
-// Entry point: parse flags, start serving, stop cleanly on SIGINT/SIGTERM. Start-up errors exit non-zero with one line.
+// Entry point: parse flags, start serving, drop privileges, keep state, reload access lists on SIGHUP, and stop
+// cleanly on SIGINT/SIGTERM (stop listening, write the state file, exit 0). Start-up errors exit non-zero with one line.
 
 import { availableParallelism } from 'node:os';
-import { serve } from './cli/serve.ts';
+import { dropPrivileges } from './cli/privileges.ts';
+import { type Running, resolveFile, serve } from './cli/serve.ts';
 import { startWorkers } from './cli/workers.ts';
-import { helpText, parseArgs, UsageError } from './config/cli.ts';
+import { helpText, type Parsed, parseArgs, UsageError } from './config/cli.ts';
 import { createLogger } from './log.ts';
+import { readStateFile, StateSaver } from './persist/state-file.ts';
+import { VERSION } from './version.ts';
 
 function fail(message: string, code: number): never {
   process.stderr.write(`swarmd: ${message}\n`);
   process.exit(code);
 }
 
-let config: ReturnType<typeof parseArgs>;
+let parsed: Parsed;
 try {
-  config = parseArgs(process.argv.slice(2));
+  parsed = parseArgs(process.argv.slice(2));
 } catch (err) {
   if (err instanceof UsageError) fail(err.message, 2);
   throw err;
 }
-if (config === 'help') {
+if (parsed.kind === 'help') {
   process.stdout.write(helpText());
   process.exit(0);
 }
-
+if (parsed.kind === 'version') {
+  process.stdout.write(`${VERSION}\n`);
+  process.exit(0);
+}
+const { config, problems } = parsed;
 const log = createLogger(config.verbose);
+for (const p of problems) log.warn({ file: p.file, line: p.line }, `config file: ${p.reason}`);
+if (config.livesyncListen !== '' || config.fifoAdd !== '' || config.fifoDelete !== '') {
+  log.warn('live sync (livesync.*, -s) and access FIFOs (access.fifo_*) are not supported yet; ignored');
+}
+
+let running: Running;
 try {
   // availableParallelism() honours the CPU affinity mask (e.g. taskset), not just the core count.
   const cpus = availableParallelism();
@@ -32,24 +46,55 @@ try {
     // Workers that must take turns on a CPU cost more per request than fewer would (docs/benchmarks.md).
     log.warn({ workers, cpus }, 'more workers than CPUs this process may run on; they will share CPUs');
   }
-  const running = workers === 1 ? await serve(config, log) : await startWorkers(config, workers, log);
+  const saved = config.stateFile === '' ? null : await readStateFile(resolveFile(config, config.stateFile), log);
+  running = workers === 1 ? await serve(config, log, saved) : await startWorkers(config, workers, log, saved);
+  try {
+    dropPrivileges(config, log);
+  } catch (err) {
+    await running.stop();
+    throw err;
+  }
   log.info({ workers }, 'swarmd ready');
-  let stopping = false;
-  const shutdown = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal }, 'shutting down');
-    running.stop().then(
-      () => process.exit(0),
-      () => process.exit(1),
-    );
-  };
-  process.on('SIGINT', () => shutdown('SIGINT'));
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
 } catch (err) {
   const e = err as NodeJS.ErrnoException & { address?: string; port?: number };
   if (e.code === 'EADDRINUSE') fail(`address in use: ${e.address}:${e.port}`, 1);
-  if (e.code === 'EACCES') fail(`permission denied to listen on ${e.address}:${e.port}`, 1);
+  if (e.code === 'EACCES' && e.port !== undefined) fail(`permission denied to listen on ${e.address}:${e.port}`, 1);
   if (e.code === 'EADDRNOTAVAIL') fail(`cannot listen on ${e.address}: no such local address`, 1);
   fail(e.message, 1);
+}
+
+const saver =
+  config.stateFile === ''
+    ? null
+    : new StateSaver(resolveFile(config, config.stateFile), config.stateInterval, () => running.snapshot(), log);
+saver?.start();
+
+process.on('SIGHUP', () => {
+  log.info('SIGHUP: reloading access lists');
+  running.reloadAccess().catch((err) => log.error({ err }, 'reloading access lists failed'));
+});
+
+let stopping = false;
+async function shutdown(signal: string): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  log.info({ signal }, 'shutting down');
+  // Stop taking requests first, so the state written is the last state.
+  await running.closeListeners();
+  if (saver !== null) {
+    saver.stop();
+    await saver.saveNow();
+  }
+  await running.stop();
+}
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    shutdown(signal).then(
+      () => process.exit(0),
+      (err) => {
+        log.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  });
 }

@@ -31,8 +31,7 @@ function probeUdp(host: string, port: number): Promise<void> {
   });
 }
 
-/** Checks that no other socket holds `httpPort` (TCP) or `udpPort` (UDP) on `host`; a port of 0 is not checked. */
-export async function assertPortsFree(host: string, httpPort: number, udpPort: number): Promise<void> {
-  if (httpPort !== 0) await probeTcp(host, httpPort);
-  if (udpPort !== 0) await probeUdp(host, udpPort);
+/** Checks that no other socket holds `port` of `protocol` on `host`. */
+export function assertPortFree(protocol: 'http' | 'udp', host: string, port: number): Promise<void> {
+  return protocol === 'http' ? probeTcp(host, port) : probeUdp(host, port);
 }

@@ -1,6 +1,11 @@
-// `swarmd` (serve): builds the store, the tracker and the listeners from a Config, and runs until a signal.
+// `swarmd` (serve): builds the store, the tracker and the listeners from a Config, and runs until a signal. Saved
+// state and access lists are in force before the first socket listens, so no request is ever answered without them.
 
-import type { Config } from '../config/cli.ts';
+import path from 'node:path';
+import { HashListFile } from '../access/list-file.ts';
+import { AccessPolicy } from '../access/policy.ts';
+import { TorrentDir } from '../access/torrent-dir.ts';
+import { type Config, listeners } from '../config/config.ts';
 import type { Logger } from '../log.ts';
 import { HttpHandler } from '../net/http-handler.ts';
 import { HttpServer } from '../net/http-server.ts';
@@ -8,15 +13,25 @@ import { NativeHttpServer } from '../net/native-http-server.ts';
 import { nativeTcp } from '../net/native-tcp-addon.ts';
 import { UdpHandler } from '../net/udp-handler.ts';
 import { listenUdp, type UdpListener } from '../net/udp-server.ts';
+import { type DecodedState, encodeState, restoreState } from '../persist/state-file.ts';
+import { loadStatedump } from '../persist/statedump.ts';
+import { NetworkList } from '../protocol/networks.ts';
+import { Counters } from '../stats/counters.ts';
+import { StatsPage } from '../stats/modes.ts';
+import { createMetrics } from '../stats/prometheus.ts';
 import { SwarmStore } from '../swarm/store.ts';
+import { ClientAddressResolver } from '../tracker/client-address.ts';
 import { Clock } from '../tracker/clock.ts';
 import { ConnectionIds } from '../tracker/connection-id.ts';
 import { FullScrape } from '../tracker/full-scrape.ts';
 import { DeltaReader, DeltaWriter, DRAIN_INTERVAL_MS } from '../tracker/replication.ts';
 import { Tracker } from '../tracker/tracker.ts';
+import { VERSION } from '../version.ts';
 
 /** Torrents visited per background sweep tick (one tick a second). */
 const SWEEP_BUDGET_MIN = 1024;
+/** Who may read /stats and /metrics when no network is configured. */
+const LOOPBACK = ['127.0.0.0/8', '::1'];
 
 /** What a worker thread shares with the others (see workers.ts and replication.ts). */
 export interface WorkerShare {
@@ -27,49 +42,103 @@ export interface WorkerShare {
   connectionKey: Uint8Array;
   /** The clocks' common origin (monotonicMs()), so that connection-id windows and peer ages agree. */
   clockOrigin: number;
+  /** Every worker's counters (src/stats/counters.ts), so that any worker reports the whole process. */
+  counters: SharedArrayBuffer;
 }
 
 export interface Running {
+  /** Stops listening; the swarm stays, to be saved. */
+  closeListeners(): Promise<void>;
   /** Stops listening and timers; resolves when every socket is closed. */
   stop(): Promise<void>;
-  tracker: Tracker;
+  /** Re-reads the access lists and rescans the allowed directory (SIGHUP). */
+  reloadAccess(): Promise<void>;
+  /** The swarm in swarmd's state-file format. */
+  snapshot(): Promise<Buffer>;
 }
 
-/** Where to listen: the given hosts, or every IPv4 and IPv6 address. `optional` ones may fail (no IPv6 here). */
-export function listenAddresses(config: Config): { host: string; optional: boolean }[] {
-  if (config.hosts.length === 0) {
-    return [
-      { host: '0.0.0.0', optional: false },
-      { host: '::', optional: true },
-    ];
-  }
-  const list = config.hosts.map((host) => ({ host, optional: false }));
-  if (config.ipv6 && !config.hosts.includes('::')) list.push({ host: '::', optional: false });
-  return list;
+/** `file` as the tracker opens it: relative names are found from --rootdir (-d), where it runs after binding. */
+export function resolveFile(config: Config, file: string): string {
+  return path.resolve(config.rootDir, file);
 }
 
-/** Whether `err`, from listening on an `optional` address, only says that this machine has no IPv6. */
-export function skippable(err: unknown, optional: boolean): boolean {
-  const code = (err as NodeJS.ErrnoException).code;
-  return optional && (code === 'EAFNOSUPPORT' || code === 'EADDRNOTAVAIL');
+/** The access rules the config asks for, or null to serve every torrent. */
+function accessPolicy(config: Config, log: Logger): AccessPolicy | null {
+  const file = (name: string) => (name === '' ? undefined : new HashListFile(resolveFile(config, name), log));
+  const whitelist = file(config.whitelist);
+  const blacklist = file(config.blacklist);
+  const allowedDir =
+    config.allowedDir === ''
+      ? undefined
+      : new TorrentDir(resolveFile(config, config.allowedDir), config.parseDirInterval, log);
+  if (!whitelist && !blacklist && !allowedDir) return null;
+  return new AccessPolicy({ whitelist, blacklist, allowedDir });
 }
 
-/** Serves `config` in this thread; `share` when it is one of several workers. */
-export async function serve(config: Config, log: Logger, share: WorkerShare | null = null): Promise<Running> {
+/**
+ * Serves `config` in this thread; `share` when it is one of several workers. `saved`: the state file as read at
+ * start (read once by the main thread, so that a corrupt one is set aside once).
+ */
+export async function serve(
+  config: Config,
+  log: Logger,
+  saved: DecodedState | null,
+  share: WorkerShare | null = null,
+): Promise<Running> {
   const clock = new Clock(share?.clockOrigin).start();
   const store = new SwarmStore({ peerTtl: config.peerTtl });
-  const tracker = new Tracker(store, clock, {
-    interval: config.interval,
-    minInterval: config.minInterval,
-    maxPeers: config.maxPeers,
-    defaultNumwant: config.defaultNumwant,
-    trackerId: config.trackerId,
-  });
+  const counters = share === null ? new Counters() : new Counters(share.counters, share.index);
+  const tracker = new Tracker(
+    store,
+    clock,
+    {
+      interval: config.interval,
+      minInterval: config.minInterval,
+      maxPeers: config.maxPeers,
+      defaultNumwant: config.defaultNumwant,
+      trackerId: config.trackerId,
+    },
+    counters,
+  );
+  // Only the first worker reports what it loads and where it listens; they all do the same.
+  const quiet = share !== null && share.index !== 0;
+  const startLog = quiet ? log.child({}, { level: 'warn' }) : log;
+
+  const access = accessPolicy(config, startLog);
+  const allows = access === null ? () => true : (hash: Uint8Array, off: number) => access.allows(hash, off);
+  if (access !== null) {
+    await access.load();
+    tracker.access = access;
+  }
+  if (config.statedump !== '') {
+    await loadStatedump(resolveFile(config, config.statedump), store, clock, allows, startLog);
+  }
+  // After the statedump, so that the state file's newer figures win.
+  if (saved !== null) {
+    const result = restoreState(saved, store, clock, allows, config.peerTtl);
+    startLog.info({ file: saved.file, ...result }, 'state restored');
+  }
+
+  const fullScrape = new FullScrape(store, config.minInterval);
+  const statsContext = { store, clock, counters, fullScrape, startedAt: Date.now(), version: VERSION };
   const udpHandler = new UdpHandler(tracker, new ConnectionIds(share?.connectionKey));
-  const httpHandler = new HttpHandler(tracker, new FullScrape(store, config.minInterval), {
-    maxScrapeHashes: config.maxScrapeHashes,
-    fullScrape: config.fullScrape,
-  });
+  const httpHandler = new HttpHandler(
+    tracker,
+    fullScrape,
+    {
+      maxScrapeHashes: config.maxScrapeHashes,
+      fullScrape: config.fullScrape,
+      statsPath: config.statsPath,
+      redirectUrl: config.redirectUrl,
+      ipFromQuery: config.ipFromQuery,
+    },
+    {
+      stats: new StatsPage(statsContext),
+      metrics: createMetrics(statsContext),
+      statsNetworks: new NetworkList(config.statsNetworks.length > 0 ? config.statsNetworks : LOOPBACK),
+      clientAddress: new ClientAddressResolver(new NetworkList(config.proxyNetworks)),
+    },
+  );
 
   // Expire idle torrents without touching them: a full pass over the table every `sweepEvery` seconds.
   const sweeper = setInterval(() => {
@@ -85,48 +154,67 @@ export async function serve(config: Config, log: Logger, share: WorkerShare | nu
     // Requests catch up by themselves; the timer keeps an idle worker from falling a whole ring behind.
     drainer = setInterval(() => tracker.catchUp(), DRAIN_INTERVAL_MS).unref();
   }
-  // Only the first worker says where it listens; they all listen on the same ports.
-  const announceListening = share === null || share.index === 0;
 
   const httpServers: (HttpServer | NativeHttpServer)[] = [];
   const udpListeners: UdpListener[] = [];
+  const closeListeners = async () => {
+    for (const s of udpListeners) s.close();
+    udpListeners.length = 0;
+    await Promise.all(httpServers.map((s) => s.close()));
+    httpServers.length = 0;
+  };
   const stop = async () => {
     clearInterval(sweeper);
     clearInterval(drainer);
     clock.stop();
-    for (const s of udpListeners) s.close();
-    await Promise.all(httpServers.map((s) => s.close()));
+    access?.close();
+    await closeListeners();
   };
   try {
-    for (const { host, optional } of listenAddresses(config)) {
+    for (const { protocol, host, port, optional } of listeners(config)) {
       const shown = host.includes(':') ? `[${host}]` : host;
       try {
-        if (config.httpPort !== 0) {
+        if (protocol === 'http') {
           const native = config.httpIo === 'native' || (config.httpIo === 'auto' && nativeTcp !== null);
           const server = native ? new NativeHttpServer(httpHandler, log) : new HttpServer(httpHandler, log);
-          await server.listen(config.httpPort, host, share !== null);
+          await server.listen(port, host, share !== null);
           httpServers.push(server);
-          if (announceListening) {
-            const io = native ? 'native' : 'net';
-            log.info({ address: `http://${shown}:${config.httpPort}/announce`, io }, 'HTTP tracker listening');
-          }
-        }
-        if (config.udpPort !== 0) {
+          const io = native ? 'native' : 'net';
+          startLog.info({ address: `http://${shown}:${port}/announce`, io }, 'HTTP tracker listening');
+        } else {
           const workers = share?.rings.length ?? 1;
-          const udp = await listenUdp(udpHandler, host, config.udpPort, log, { io: config.udpIo, workers });
+          const udp = await listenUdp(udpHandler, host, port, log, { io: config.udpIo, workers });
           udpListeners.push(udp);
-          if (announceListening) {
-            log.info({ address: `udp://${shown}:${config.udpPort}/announce`, io: udp.io }, 'UDP tracker listening');
-          }
+          startLog.info({ address: `udp://${shown}:${port}/announce`, io: udp.io }, 'UDP tracker listening');
         }
       } catch (err) {
         if (!skippable(err, optional)) throw err;
-        log.warn({ host, code: (err as NodeJS.ErrnoException).code }, 'IPv6 is not available here; serving IPv4 only');
+        startLog.warn(
+          { host, code: (err as NodeJS.ErrnoException).code },
+          'IPv6 is not available here; serving IPv4 only',
+        );
       }
     }
   } catch (err) {
     await stop();
     throw err;
   }
-  return { stop, tracker };
+  access?.start();
+  return {
+    closeListeners,
+    stop,
+    reloadAccess: async () => {
+      await access?.reload('SIGHUP');
+    },
+    snapshot: () => {
+      tracker.catchUp();
+      return encodeState(store, clock);
+    },
+  };
+}
+
+/** Whether `err`, from listening on an `optional` address, only says that this machine has no IPv6. */
+export function skippable(err: unknown, optional: boolean): boolean {
+  const code = (err as NodeJS.ErrnoException).code;
+  return optional && (code === 'EAFNOSUPPORT' || code === 'EADDRNOTAVAIL');
 }

@@ -1,21 +1,40 @@
-// A worker thread of `--workers N` (workers.ts): serves with its share of the cluster until told to stop.
+// A worker thread of `--workers N` (workers.ts): serves with its share of the cluster until told to stop, and does
+// what the main thread asks (close the listeners, reload the access lists, snapshot the swarm).
 
 import { parentPort, workerData } from 'node:worker_threads';
 import { createLogger } from '../log.ts';
-import { serve } from './serve.ts';
-import type { WorkerData, WorkerMessage } from './workers.ts';
+import { type Running, serve } from './serve.ts';
+import type { WorkerData, WorkerMessage, WorkerRequest } from './workers.ts';
 
-const { config, share } = workerData as WorkerData;
+const { config, share, saved } = workerData as WorkerData;
 const port = parentPort;
 if (port === null) throw new Error('worker.ts runs only as a worker thread');
-const post = (m: WorkerMessage) => port.postMessage(m);
+const post = (m: WorkerMessage, transfer: ArrayBuffer[] = []) => port.postMessage(m, transfer);
+
+async function answer(running: Running, m: WorkerRequest): Promise<void> {
+  try {
+    if (m.type === 'stop') {
+      await running.stop();
+      process.exit(0);
+    } else if (m.type === 'close') {
+      await running.closeListeners();
+      post({ type: 'done', request: m.request });
+    } else if (m.type === 'reload') {
+      await running.reloadAccess();
+      post({ type: 'done', request: m.request });
+    } else {
+      const bytes = new Uint8Array(await running.snapshot());
+      post({ type: 'done', request: m.request, bytes }, [bytes.buffer as ArrayBuffer]);
+    }
+  } catch (err) {
+    post({ type: 'done', request: m.request, error: (err as Error).message });
+  }
+}
 
 const log = createLogger(config.verbose).child({ worker: share.index });
 try {
-  const running = await serve(config, log, share);
-  port.on('message', (m) => {
-    if (m === 'stop') running.stop().finally(() => process.exit(0));
-  });
+  const running = await serve(config, log, saved, share);
+  port.on('message', (m: WorkerRequest) => void answer(running, m));
   post({ type: 'ready' });
 } catch (err) {
   const e = err as NodeJS.ErrnoException & { address?: string; port?: number };

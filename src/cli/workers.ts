@@ -5,39 +5,47 @@
 
 import { randomBytes } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
-import type { Config } from '../config/cli.ts';
+import { type Config, listeners } from '../config/config.ts';
 import type { Logger } from '../log.ts';
+import type { DecodedState } from '../persist/state-file.ts';
+import { createCounterBuffer } from '../stats/counters.ts';
 import { monotonicMs } from '../tracker/clock.ts';
 import { createRing } from '../tracker/replication.ts';
-import { assertPortsFree } from './port-probe.ts';
-import { listenAddresses, skippable, type WorkerShare } from './serve.ts';
+import { assertPortFree } from './port-probe.ts';
+import { type Running, skippable, type WorkerShare } from './serve.ts';
 
 export interface WorkerData {
   config: Config;
   share: WorkerShare;
+  saved: DecodedState | null;
 }
 
 /** What a worker posts to this thread. */
 export type WorkerMessage =
   | { type: 'ready' }
-  | { type: 'failed'; error: { message: string; code?: string; address?: string; port?: number } };
+  | { type: 'failed'; error: { message: string; code?: string; address?: string; port?: number } }
+  | { type: 'done'; request: number; bytes?: Uint8Array; error?: string };
+
+/** What this thread asks of a worker; each request is answered with a 'done' of the same number. */
+export type WorkerRequest = { type: 'stop' | 'close' | 'reload' | 'snapshot'; request: number };
 
 const WORKER_URL = new URL('./worker.ts', import.meta.url);
 
-export interface Workers {
-  /** Asks every worker to stop and waits until they have. */
-  stop(): Promise<void>;
-}
-
 /** Starts `count` workers; resolves once all listen, rejects with the first start-up error (the others are stopped). */
-export async function startWorkers(config: Config, count: number, log: Logger): Promise<Workers> {
-  for (const { host, optional } of listenAddresses(config)) {
+export async function startWorkers(
+  config: Config,
+  count: number,
+  log: Logger,
+  saved: DecodedState | null,
+): Promise<Running> {
+  for (const { protocol, host, port, optional } of listeners(config)) {
     try {
-      await assertPortsFree(host, config.httpPort, config.udpPort);
+      await assertPortFree(protocol, host, port);
     } catch (err) {
       if (!skippable(err, optional)) throw err;
     }
   }
+  const counters = createCounterBuffer(count);
   const rings = Array.from({ length: count }, () => createRing());
   const connectionKey = new Uint8Array(randomBytes(8));
   const clockOrigin = monotonicMs();
@@ -47,14 +55,26 @@ export async function startWorkers(config: Config, count: number, log: Logger): 
   let serving = false;
   let stopping = false;
 
+  let nextRequest = 0;
+  const pending = new Map<
+    number,
+    { resolve: (m: WorkerMessage & { type: 'done' }) => void; reject: (e: Error) => void }
+  >();
+  /** Asks `worker` to do `type`; resolves with its answer, rejects if it exits first. */
+  const ask = (worker: Worker, type: WorkerRequest['type']) =>
+    new Promise<WorkerMessage & { type: 'done' }>((resolve, reject) => {
+      const request = nextRequest++;
+      pending.set(request, { resolve, reject });
+      worker.postMessage({ type, request } satisfies WorkerRequest);
+    });
   const stop = async () => {
     stopping = true;
-    for (const w of workers) w.postMessage('stop');
+    for (const w of workers) w.postMessage({ type: 'stop', request: -1 } satisfies WorkerRequest);
     await Promise.all(exited);
   };
 
   for (let index = 0; index < count; index++) {
-    const data: WorkerData = { config, share: { index, rings, connectionKey, clockOrigin } };
+    const data: WorkerData = { config, saved, share: { index, rings, connectionKey, clockOrigin, counters } };
     const worker = new Worker(WORKER_URL, { workerData: data });
     workers.push(worker);
     exited.push(new Promise<void>((resolve) => worker.once('exit', () => resolve())));
@@ -62,11 +82,21 @@ export async function startWorkers(config: Config, count: number, log: Logger): 
       new Promise<void>((resolve, reject) => {
         worker.on('message', (m: WorkerMessage) => {
           if (m.type === 'ready') resolve();
-          else reject(Object.assign(new Error(m.error.message), m.error));
+          else if (m.type === 'failed') reject(Object.assign(new Error(m.error.message), m.error));
+          else {
+            const p = pending.get(m.request);
+            pending.delete(m.request);
+            if (m.error === undefined) p?.resolve(m);
+            else p?.reject(new Error(m.error));
+          }
         });
         worker.once('error', reject);
         worker.once('exit', (code) => {
           reject(new Error(`worker ${index} exited with code ${code} while starting`));
+          for (const [request, p] of pending) {
+            pending.delete(request);
+            p.reject(new Error(`worker ${index} exited`));
+          }
           if (!serving || stopping) return;
           // A worker that dies while serving takes its share of clients with it: stop, so a supervisor restarts us.
           log.fatal({ worker: index, code }, 'worker exited; stopping');
@@ -82,5 +112,18 @@ export async function startWorkers(config: Config, count: number, log: Logger): 
     await stop();
     throw err;
   }
-  return { stop };
+  return {
+    stop,
+    closeListeners: async () => {
+      await Promise.all(workers.map((w) => ask(w, 'close')));
+    },
+    reloadAccess: async () => {
+      await Promise.all(workers.map((w) => ask(w, 'reload')));
+    },
+    // Every worker holds the whole swarm; the first one's copy, caught up with the others, is the swarm.
+    snapshot: async () => {
+      const { bytes } = await ask(workers[0], 'snapshot');
+      return Buffer.from(bytes?.buffer ?? new ArrayBuffer(0), bytes?.byteOffset, bytes?.byteLength);
+    },
+  };
 }

@@ -1,62 +1,41 @@
-// Command-line flags → Config. One table describes every flag: the parser, the validation and --help all read it.
+// Command-line flags → Config, in both dialects: seed 001's long flags and opentracker's short ones (getopt, taken
+// in order, so `-i ADDR -p PORT` binds where the last -i said, and `-f FILE` applies its lines where it stands).
+// One table describes every long flag: the parser, the validation, --help and `swarmd.NAME` config lines read it.
 
+import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
+import { type Config, defaultConfig, listeners } from './config.ts';
+import { applyConfigFile, type ConfigProblem } from './opentracker-conf.ts';
+import { checkNetwork, parsePort } from './values.ts';
 
-export interface Config {
-  /** Addresses to listen on; empty means every IPv4 and IPv6 address. */
-  hosts: string[];
-  httpPort: number;
-  udpPort: number;
-  ipv6: boolean;
-  interval: number;
-  minInterval: number;
-  peerTtl: number;
-  maxPeers: number;
-  defaultNumwant: number;
-  maxScrapeHashes: number;
-  fullScrape: boolean;
-  trackerId: string;
-  /** Worker threads answering requests; 0: one per core this process may run on. */
-  workers: number;
-  udpIo: 'auto' | 'native' | 'dgram';
-  httpIo: 'auto' | 'native' | 'net';
-  verbose: boolean;
-}
-
-export const DEFAULT_CONFIG: Readonly<Config> = {
-  hosts: [],
-  httpPort: 6969,
-  udpPort: 6969,
-  ipv6: false,
-  interval: 1800,
-  minInterval: 60,
-  peerTtl: 3600,
-  maxPeers: 200,
-  defaultNumwant: 50,
-  maxScrapeHashes: 5,
-  fullScrape: false,
-  trackerId: 'swarmd',
-  workers: 0,
-  udpIo: 'auto',
-  httpIo: 'auto',
-  verbose: false,
-};
+export type { Config } from './config.ts';
 
 export class UsageError extends Error {
   override name = 'UsageError';
 }
 
-type Kind = 'port' | 'seconds' | 'count' | 'text' | 'host' | 'flag' | 'choice';
+/** What the command line asks for. `problems`: config file lines that did not apply (reported, not fatal). */
+export type Parsed =
+  | { kind: 'run'; config: Config; problems: ConfigProblem[] }
+  | { kind: 'help' }
+  | { kind: 'version' };
+
+type Kind = 'port' | 'seconds' | 'count' | 'text' | 'host' | 'flag' | 'choice' | 'path' | 'network' | 'url';
+
+type ConfigKey = keyof Config;
 
 interface FlagSpec {
   name: string;
   short?: string;
   kind: Kind;
-  key: keyof Config;
+  /** The Config field set; absent for flags handled by name (config file, -A, --version). */
+  key?: ConfigKey;
   /** Smallest and largest accepted value, for numbers. */
   range?: [number, number];
   /** Accepted values, for a choice. */
   choices?: readonly string[];
+  /** A default listener flag (replaced by named listeners). */
+  listener?: boolean;
   help: string;
 }
 
@@ -65,11 +44,24 @@ const FLAGS: FlagSpec[] = [
     name: 'host',
     kind: 'host',
     key: 'hosts',
+    listener: true,
     help: 'address to listen on (repeatable); default: every IPv4 and IPv6 address',
   },
-  { name: 'http-port', kind: 'port', key: 'httpPort', help: 'HTTP announce and scrape port; 0 disables HTTP' },
-  { name: 'udp-port', kind: 'port', key: 'udpPort', help: 'UDP (BEP 15) port; 0 disables UDP' },
-  { name: 'ipv6', kind: 'flag', key: 'ipv6', help: 'with --host: also listen on every IPv6 address (::)' },
+  {
+    name: 'http-port',
+    kind: 'port',
+    key: 'httpPort',
+    listener: true,
+    help: 'HTTP announce and scrape port; 0 disables HTTP',
+  },
+  { name: 'udp-port', kind: 'port', key: 'udpPort', listener: true, help: 'UDP (BEP 15) port; 0 disables UDP' },
+  {
+    name: 'ipv6',
+    kind: 'flag',
+    key: 'ipv6',
+    listener: true,
+    help: 'with --host: also listen on every IPv6 address (::)',
+  },
   {
     name: 'interval',
     kind: 'seconds',
@@ -141,72 +133,261 @@ const FLAGS: FlagSpec[] = [
     choices: ['auto', 'native', 'net'],
     help: 'plain HTTP I/O: native (batched epoll addon), net (node:net), auto (native if it loaded)',
   },
-  { name: 'verbose', short: 'v', kind: 'flag', key: 'verbose', help: 'log at debug level' },
+  { name: 'config', short: 'f', kind: 'path', help: 'read an opentracker config file here (repeatable; see docs)' },
+  { name: 'whitelist', short: 'w', kind: 'path', key: 'whitelist', help: 'serve only the info hashes in this file' },
+  { name: 'blacklist', short: 'b', kind: 'path', key: 'blacklist', help: 'refuse the info hashes in this file' },
+  {
+    name: 'allowed-dir',
+    kind: 'path',
+    key: 'allowedDir',
+    help: 'serve only torrents whose .torrent file is in this directory',
+  },
+  {
+    name: 'parse-dir-interval',
+    kind: 'seconds',
+    key: 'parseDirInterval',
+    range: [1, 86400],
+    help: 'rescan --allowed-dir this often',
+  },
+  { name: 'stats-path', kind: 'text', key: 'statsPath', help: 'path of the opentracker-style stats page' },
+  {
+    name: 'stats-allow',
+    kind: 'network',
+    key: 'statsNetworks',
+    help: 'network (CIDR) allowed /stats and /metrics (repeatable); default: loopback only',
+  },
+  {
+    name: 'trusted-proxy',
+    kind: 'network',
+    key: 'proxyNetworks',
+    help: 'reverse proxy (CIDR) whose X-Forwarded-For, X-Real-IP or Forwarded header is believed (repeatable)',
+  },
+  {
+    name: 'admin',
+    short: 'A',
+    kind: 'network',
+    help: 'network (CIDR) given every right: stats, trusted proxy, live-sync node (repeatable)',
+  },
+  { name: 'ip-from-query', kind: 'flag', key: 'ipFromQuery', help: "take an announce's ip= parameter as its address" },
+  { name: 'redirect-url', short: 'r', kind: 'url', key: 'redirectUrl', help: "redirect 'GET /' here (302)" },
+  { name: 'rootdir', short: 'd', kind: 'path', key: 'rootDir', help: 'change to this directory after binding' },
+  {
+    name: 'user',
+    short: 'u',
+    kind: 'text',
+    key: 'user',
+    help: 'run as this user after binding (when started as root)',
+  },
+  { name: 'statedump', short: 'l', kind: 'path', key: 'statedump', help: 'load an opentracker statedump at start' },
+  {
+    name: 'state-file',
+    kind: 'path',
+    key: 'stateFile',
+    help: 'keep torrents and peers in this file: read at start, written every --state-interval and at exit',
+  },
+  {
+    name: 'state-interval',
+    kind: 'seconds',
+    key: 'stateInterval',
+    range: [1, 86400],
+    help: 'how often --state-file is written',
+  },
+  { name: 'verbose', kind: 'flag', key: 'verbose', help: 'log at debug level' },
+  { name: 'version', short: 'v', kind: 'flag', help: 'print the version and exit' },
 ];
 
+/** opentracker's short options that take an argument and exist only as short ones. */
+const SHORT_ONLY = new Set(['i', 'p', 'P', 's']);
+
+/** The state of a parse: the config so far, and -i's address for the -p, -P and -s that follow it. */
+interface ParseState {
+  config: Config;
+  problems: ConfigProblem[];
+  address: string;
+  longListener: boolean;
+  /** Config files being read, to refuse one that includes itself. */
+  files: string[];
+}
+
 /** Parses `argv` (without node and script). Throws UsageError with a one-line reason. */
-export function parseArgs(argv: readonly string[]): Config | 'help' {
-  const config: Config = { ...DEFAULT_CONFIG, hosts: [] };
+export function parseArgs(argv: readonly string[]): Parsed {
+  const state: ParseState = { config: defaultConfig(), problems: [], address: '', longListener: false, files: [] };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
-    if (arg === '--help' || arg === '-h') return 'help';
-    let name: string;
-    let inline: string | undefined;
     if (arg.startsWith('--')) {
       const eq = arg.indexOf('=');
-      name = eq < 0 ? arg.slice(2) : arg.slice(2, eq);
-      inline = eq < 0 ? undefined : arg.slice(eq + 1);
-    } else if (/^-[a-zA-Z]$/.test(arg)) {
-      const spec = FLAGS.find((f) => f.short === arg[1]);
-      if (spec === undefined) throw new UsageError(`unknown option ${arg} (see --help)`);
-      name = spec.name;
-    } else {
-      throw new UsageError(`unexpected argument '${arg}' (see --help)`);
-    }
-    const spec = FLAGS.find((f) => f.name === name);
-    if (spec === undefined) throw new UsageError(`unknown option --${name} (see --help)`);
-    if (spec.kind === 'flag') {
-      if (inline !== undefined) throw new UsageError(`--${name} takes no value`);
-      (config[spec.key] as boolean) = true;
+      const name = eq < 0 ? arg.slice(2) : arg.slice(2, eq);
+      if (name === 'help') return { kind: 'help' };
+      const spec = FLAGS.find((f) => f.name === name);
+      if (spec === undefined) throw new UsageError(`unknown option --${name} (see --help)`);
+      if (spec.kind === 'flag') {
+        if (eq >= 0) throw new UsageError(`--${name} takes no value`);
+        if (spec.name === 'version') return { kind: 'version' };
+        applyFlag(state, spec, '');
+        continue;
+      }
+      const value = eq >= 0 ? arg.slice(eq + 1) : argv[++i];
+      if (value === undefined) throw new UsageError(`--${name} needs a value`);
+      applyFlag(state, spec, value);
       continue;
     }
-    const value = inline ?? argv[++i];
-    if (value === undefined) throw new UsageError(`--${name} needs a value`);
-    apply(config, spec, value);
+    if (!/^-[a-zA-Z]/.test(arg)) throw new UsageError(`unexpected argument '${arg}' (see --help)`);
+    // getopt: a cluster of options without values (-hv), the last of which may take the rest or the next argument.
+    for (let k = 1; k < arg.length; k++) {
+      const letter = arg[k];
+      if (letter === 'h') return { kind: 'help' };
+      const spec = FLAGS.find((f) => f.short === letter);
+      if (spec === undefined && !SHORT_ONLY.has(letter)) throw new UsageError(`unknown option -${letter} (see --help)`);
+      if (spec?.kind === 'flag') {
+        if (spec.name === 'version') return { kind: 'version' };
+        applyFlag(state, spec, '');
+        continue;
+      }
+      const value = k + 1 < arg.length ? arg.slice(k + 1) : argv[++i];
+      if (value === undefined) throw new UsageError(`-${letter} needs a value`);
+      if (spec === undefined) applyShort(state, letter, value);
+      else applyFlag(state, spec, value);
+      break;
+    }
+  }
+  return { kind: 'run', config: finish(state), problems: state.problems };
+}
+
+/** -i, -p, -P and -s: opentracker binds as it reads them. */
+function applyShort(state: ParseState, letter: string, value: string): void {
+  const { config } = state;
+  if (letter === 'i') {
+    if (isIP(value) === 0) throw new UsageError(`-i: '${value}' is not an IP address`);
+    state.address = value;
+    return;
+  }
+  const port = parsePort(value);
+  if (typeof port === 'string') throw new UsageError(`-${letter}: ${port}`);
+  if (letter === 's') {
+    const host = state.address === '' ? '0.0.0.0' : state.address;
+    config.livesyncListen = `${host.includes(':') ? `[${host}]` : host}:${port}`;
+    return;
+  }
+  config.listen.push({ protocol: letter === 'p' ? 'http' : 'udp', host: state.address, port });
+}
+
+function applyFlag(state: ParseState, spec: FlagSpec, value: string): void {
+  const { config } = state;
+  const flag = spec.short ? `-${spec.short}/--${spec.name}` : `--${spec.name}`;
+  if (spec.listener) state.longListener = true;
+  if (spec.name === 'config') {
+    readConfigFile(state, value);
+    return;
+  }
+  if (spec.name === 'admin') {
+    const checked = checkNetwork(value);
+    if (typeof checked !== 'string') throw new UsageError(`${flag}: ${checked.error}`);
+    config.statsNetworks.push(checked);
+    config.proxyNetworks.push(checked);
+    config.livesyncNodes.push(checked);
+    return;
+  }
+  const reason = setValue(config, spec, value);
+  if (reason !== null) throw new UsageError(`${flag}: ${reason}`);
+}
+
+function readConfigFile(state: ParseState, file: string): void {
+  if (state.files.includes(file)) throw new UsageError(`config file ${file} includes itself`);
+  let text: string;
+  try {
+    text = readFileSync(file, 'latin1');
+  } catch (err) {
+    // opentracker only warns and runs on its defaults; a tracker that silently drops its access list is worse.
+    throw new UsageError(`cannot read config file ${file}: ${(err as NodeJS.ErrnoException).code ?? err}`);
+  }
+  state.files.push(file);
+  const long = (name: string, value: string): string | null => {
+    const spec = FLAGS.find((f) => f.name === name);
+    if (spec === undefined || spec.name === 'version' || spec.name === 'config') return `unknown option '${name}'`;
+    if (spec.listener) state.longListener = true;
+    if (spec.name === 'admin') {
+      const checked = checkNetwork(value);
+      if (typeof checked !== 'string') return checked.error;
+      state.config.statsNetworks.push(checked);
+      state.config.proxyNetworks.push(checked);
+      state.config.livesyncNodes.push(checked);
+      return null;
+    }
+    if (spec.kind === 'flag') {
+      if (!/^(yes|no|true|false|on|off|1|0)$/.test(value)) return `'${value}' is not yes or no`;
+      (state.config[spec.key as ConfigKey] as boolean) = /^(yes|true|on|1)$/.test(value);
+      return null;
+    }
+    return setValue(state.config, spec, value);
+  };
+  state.problems.push(...applyConfigFile(file, text, state.config, long));
+  state.files.pop();
+}
+
+/** Sets `spec`'s field from `value`; returns a reason when the value is not acceptable. */
+function setValue(config: Config, spec: FlagSpec, value: string): string | null {
+  const key = spec.key as ConfigKey;
+  switch (spec.kind) {
+    case 'flag':
+      (config[key] as boolean) = true;
+      return null;
+    case 'host':
+      // '' (as seed 001's default) means every address.
+      if (value !== '' && isIP(value) === 0) return `'${value}' is not an IP address`;
+      if (value !== '') config.hosts.push(value);
+      return null;
+    case 'choice':
+      if (!spec.choices?.includes(value)) return `expected one of ${spec.choices?.join(', ')}, got '${value}'`;
+      (config[key] as string) = value;
+      return null;
+    case 'text':
+      if (!/^[\x20-\x7e]{0,64}$/.test(value)) return 'at most 64 printable ASCII characters';
+      (config[key] as string) = value;
+      return null;
+    case 'path':
+      if (value === '' || value.includes('\0')) return 'expected a file or directory name';
+      (config[key] as string) = value;
+      return null;
+    case 'url':
+      if (!/^[\x21-\x7e]{1,2048}$/.test(value)) return `'${value}' is not a URL (no spaces or control characters)`;
+      (config[key] as string) = value;
+      return null;
+    case 'network': {
+      const checked = checkNetwork(value);
+      if (typeof checked !== 'string') return checked.error;
+      (config[key] as string[]).push(checked);
+      return null;
+    }
+    default: {
+      const [lo, hi] = spec.kind === 'port' ? [0, 65535] : (spec.range ?? [0, Number.MAX_SAFE_INTEGER]);
+      if (!/^\d+$/.test(value) || Number(value) < lo || Number(value) > hi) {
+        return `expected a whole number from ${lo} to ${hi}, got '${value}'`;
+      }
+      (config[key] as number) = Number(value);
+      return null;
+    }
+  }
+}
+
+/** Checks what only the whole command line can tell. */
+function finish(state: ParseState): Config {
+  const { config } = state;
+  if (config.listen.length > 0 && state.longListener) {
+    throw new UsageError('--host, --http-port, --udp-port and --ipv6 cannot be mixed with -p, -P or listen.* lines');
+  }
+  // opentracker with nothing bound listens on TCP and UDP 6969 at the last -i address.
+  if (config.listen.length === 0 && state.address !== '' && !config.hosts.includes(state.address)) {
+    config.hosts.push(state.address);
   }
   if (config.minInterval > config.interval) {
     throw new UsageError(`--min-interval (${config.minInterval}) must not exceed --interval (${config.interval})`);
   }
-  if (config.httpPort === 0 && config.udpPort === 0) throw new UsageError('every listener is disabled');
-  return config;
-}
-
-function apply(config: Config, spec: FlagSpec, value: string): void {
-  const flag = `--${spec.name}`;
-  switch (spec.kind) {
-    case 'host':
-      // '' (as seed 001's default) means every address.
-      if (value !== '' && isIP(value) === 0) throw new UsageError(`${flag}: '${value}' is not an IP address`);
-      if (value !== '') config.hosts.push(value);
-      return;
-    case 'choice':
-      if (!spec.choices?.includes(value)) {
-        throw new UsageError(`${flag}: expected one of ${spec.choices?.join(', ')}, got '${value}'`);
-      }
-      (config[spec.key] as string) = value;
-      return;
-    case 'text':
-      if (!/^[\x20-\x7e]{0,64}$/.test(value)) throw new UsageError(`${flag}: at most 64 printable ASCII characters`);
-      (config[spec.key] as string) = value;
-      return;
-    default: {
-      const [lo, hi] = spec.kind === 'port' ? [0, 65535] : (spec.range ?? [0, Number.MAX_SAFE_INTEGER]);
-      if (!/^\d+$/.test(value) || Number(value) < lo || Number(value) > hi) {
-        throw new UsageError(`${flag}: expected a whole number from ${lo} to ${hi}, got '${value}'`);
-      }
-      (config[spec.key] as number) = Number(value);
-    }
+  if (listeners(config).length === 0) throw new UsageError('every listener is disabled');
+  if (config.statsPath.replace(/^\/+/, '') === '' || /[?#\s]/.test(config.statsPath)) {
+    throw new UsageError(`--stats-path: '${config.statsPath}' is not a usable path`);
   }
+  config.statsPath = config.statsPath.replace(/^\/+/, '');
+  return config;
 }
 
 export function helpText(): string {
@@ -217,12 +398,22 @@ export function helpText(): string {
     '',
     'Options:',
   ];
+  const defaults = defaultConfig();
   for (const f of FLAGS) {
     const left = `${f.short ? `-${f.short}, ` : '    '}--${f.name}${f.kind === 'flag' ? '' : ' VALUE'}`;
-    const def = DEFAULT_CONFIG[f.key];
-    const shown = Array.isArray(def) || f.kind === 'flag' ? '' : ` (default: ${def === '' ? "''" : def})`;
+    const def = f.key === undefined ? '' : defaults[f.key];
+    const shown = Array.isArray(def) || def === '' || f.kind === 'flag' ? '' : ` (default: ${def})`;
     lines.push(`  ${left.padEnd(30)} ${f.help}${shown}`);
   }
-  lines.push(`      ${'--help'.padEnd(26)} show this help`);
+  lines.push(`  ${'-h, --help'.padEnd(30)} show this help`);
+  lines.push(
+    '',
+    "opentracker's short options, taken in order:",
+    `  ${'-i ADDR'.padEnd(30)} the address of the -p, -P and -s options that follow`,
+    `  ${'-p PORT'.padEnd(30)} listen for HTTP on PORT at the last -i address (repeatable)`,
+    `  ${'-P PORT'.padEnd(30)} listen for UDP on PORT at the last -i address (repeatable)`,
+    `  ${'-s PORT'.padEnd(30)} live-sync port at the last -i address`,
+    'Without -p or -P (or listen.* lines), swarmd listens on --http-port and --udp-port at --host and the last -i.',
+  );
   return `${lines.join('\n')}\n`;
 }

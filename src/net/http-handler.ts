@@ -25,12 +25,18 @@ import {
   type RequestHead,
   writeResponseHead,
 } from '../protocol/http-request.ts';
+import type { NetworkList } from '../protocol/networks.ts';
 import { ascii, bytesEqual } from '../protocol/query.ts';
+import { C, type Counters } from '../stats/counters.ts';
+import { FAMILY_V4, FAMILY_V6 } from '../swarm/store.ts';
+import type { ClientAddressResolver } from '../tracker/client-address.ts';
 import type { FullScrape } from '../tracker/full-scrape.ts';
-import { PEERS_BOTH_FAMILIES, type Tracker } from '../tracker/tracker.ts';
+import { PEERS_BOTH_FAMILIES, REFUSED_REASON, type Tracker } from '../tracker/tracker.ts';
 
 const PATH_ANNOUNCE = ascii('/announce');
 const PATH_SCRAPE = ascii('/scrape');
+const PATH_ROOT = ascii('/');
+const PATH_METRICS = ascii('/metrics');
 const TEXT = 'text/plain';
 /** Room for a response head; bodies are measured. */
 const HEAD_ROOM = 256;
@@ -40,6 +46,30 @@ const DICT_PEER_BYTES = 128;
 export interface HttpOptions {
   maxScrapeHashes: number;
   fullScrape: boolean;
+  /** The opentracker-style stats page's path, without its leading '/'. */
+  statsPath: string;
+  /** Where `GET /` redirects; '' answers 404. */
+  redirectUrl: string;
+  /** Take an announce's `ip=` as the peer's address. */
+  ipFromQuery: boolean;
+}
+
+/** What the stats page (src/stats/modes.ts) answers. */
+export interface StatsReply {
+  status: number;
+  contentType: string;
+  body: Buffer;
+  /** The body is gzip-compressed. */
+  gzip: boolean;
+}
+
+/** The parts of the handler that are not announce and scrape. */
+export interface HttpServices {
+  stats: { respond(query: string, acceptsGzip: boolean): Promise<StatsReply> };
+  metrics: { contentType: string; render(): Promise<string> };
+  /** Who may read /stats and /metrics. */
+  statsNetworks: NetworkList;
+  clientAddress: ClientAddressResolver;
 }
 
 /** What answer() decided for the request at an offset; one reused object per caller. */
@@ -68,6 +98,8 @@ export class HttpHandler {
   private readonly tracker: Tracker;
   private readonly fullScrape: FullScrape;
   private readonly options: HttpOptions;
+  private readonly services: HttpServices | null;
+  private readonly pathStats: Uint8Array;
   private readonly req = createAnnounceRequest();
   private readonly scrapeHashes;
   /** Where announce and scrape responses are built; see the file comment. */
@@ -77,16 +109,26 @@ export class HttpHandler {
   private readonly entry: ScrapeEntry = { complete: 0, downloaded: 0, downloaders: 0, incomplete: 0 };
   private readonly order: number[] = [];
   private readonly head = createRequestHead();
+  /** The address an announce claims with `ip=` (--ip-from-query). */
+  private readonly claimed: HttpClient = { family: FAMILY_V4, addr: new Uint8Array(0) };
 
-  constructor(tracker: Tracker, fullScrape: FullScrape, options: HttpOptions) {
+  /** `services`: null serves announce and scrape only (tests, benchmarks). */
+  constructor(tracker: Tracker, fullScrape: FullScrape, options: HttpOptions, services: HttpServices | null = null) {
     this.tracker = tracker;
     this.fullScrape = fullScrape;
     this.options = options;
+    this.services = services;
+    this.pathStats = ascii(`/${options.statsPath}`);
     this.scrapeHashes = createScrapeHashes(options.maxScrapeHashes);
     const maxPeers = tracker.options.maxPeers;
     const bodyMax = Math.max(1024 + maxPeers * DICT_PEER_BYTES, 256 + options.maxScrapeHashes * SCRAPE_ENTRY_MAX_SIZE);
     this.response = Buffer.alloc(HEAD_ROOM + bodyMax);
     this.body = new BencodeWriter(this.response);
+  }
+
+  /** The tracker's counters, for the servers to count connections. */
+  get counters(): Counters {
+    return this.tracker.counters;
   }
 
   /** The last response is still held by a socket (its write did not complete at once): build the next elsewhere. */
@@ -128,15 +170,56 @@ export class HttpHandler {
 
   /** The response to `head` (parsed from `buf`): ready bytes, or a promise of them for a full scrape. */
   handle(buf: Buffer, head: RequestHead, client: HttpClient): Buffer | Promise<Buffer> {
-    if (!head.isGet) return this.plain(405, 'only GET is supported\n', head, 'Allow: GET\r\n');
+    if (!head.isGet) return this.plain(405, head.isHead ? '' : 'only GET is supported\n', head, 'Allow: GET\r\n');
     const { targetStart, pathEnd } = head;
     if (bytesEqual(buf, targetStart, pathEnd, PATH_ANNOUNCE)) return this.announce(buf, head, client);
     if (bytesEqual(buf, targetStart, pathEnd, PATH_SCRAPE)) return this.scrape(buf, head);
+    const services = this.services;
+    if (services !== null && bytesEqual(buf, targetStart, pathEnd, this.pathStats)) {
+      if (!this.mayReadStats(client, services)) return this.plain(403, 'forbidden\n', head);
+      const query = Buffer.from(buf.subarray(head.queryStart, head.targetEnd)).toString('latin1');
+      return this.stats(services, query, head);
+    }
+    if (services !== null && bytesEqual(buf, targetStart, pathEnd, PATH_METRICS)) {
+      if (!this.mayReadStats(client, services)) return this.plain(403, 'forbidden\n', head);
+      return this.metrics(services, head);
+    }
+    if (this.options.redirectUrl !== '' && bytesEqual(buf, targetStart, pathEnd, PATH_ROOT)) {
+      return this.plain(302, '', head, `Location: ${this.options.redirectUrl}\r\n`);
+    }
     return this.plain(404, 'not found\n', head);
+  }
+
+  private mayReadStats(client: HttpClient, services: HttpServices): boolean {
+    return services.statsNetworks.contains(client.addr, 0, client.family === FAMILY_V4 ? 4 : 16);
+  }
+
+  private async stats(services: HttpServices, query: string, head: RequestHead): Promise<Buffer> {
+    const { keepAlive, acceptsGzip } = head;
+    this.tracker.catchUp();
+    const reply = await services.stats.respond(query, acceptsGzip);
+    if (reply.status !== 200) this.tracker.counters.httpStatus(reply.status);
+    const extra = `${reply.gzip ? 'Content-Encoding: gzip\r\n' : ''}Vary: Accept-Encoding\r\n${keepAliveHeader(head)}`;
+    return this.framed(reply.status, reply.contentType, reply.body, keepAlive && reply.status < 500, extra);
+  }
+
+  private async metrics(services: HttpServices, head: RequestHead): Promise<Buffer> {
+    this.tracker.catchUp();
+    const body = Buffer.from(await services.metrics.render(), 'utf8');
+    return this.framed(200, services.metrics.contentType, body, head.keepAlive, keepAliveHeader(head));
+  }
+
+  /** A whole response around `body`, in a new buffer. */
+  private framed(status: number, type: string, body: Buffer, keepAlive: boolean, extra: string): Buffer {
+    const out = Buffer.allocUnsafe(HEAD_ROOM + type.length + extra.length + body.length);
+    const at = writeResponseHead(out, 0, status, type, body.length, keepAlive, extra);
+    body.copy(out, at);
+    return out.subarray(0, at + body.length);
   }
 
   /** A response with a plain-text body, for errors outside the tracker protocol. */
   plain(status: number, text: string, head: RequestHead | null, extra = ''): Buffer {
+    this.tracker.counters.httpStatus(status);
     const keepAlive = (head?.keepAlive ?? false) && status < 500;
     const out = Buffer.allocUnsafe(HEAD_ROOM + extra.length + text.length);
     let at = writeResponseHead(out, 0, status, TEXT, text.length, keepAlive, extra + keepAliveHeader(head));
@@ -148,12 +231,22 @@ export class HttpHandler {
     const req = this.req;
     const w = this.body.reset(HEAD_ROOM);
     const failure = parseAnnounceParams(buf, head.queryStart, head.targetEnd, req);
-    if (failure !== null) {
-      writeFailure(w, failure);
+    if (failure !== null) return this.failure(failure, head);
+    const tracker = this.tracker;
+    let peer: HttpClient = client;
+    if (this.services !== null) peer = this.services.clientAddress.resolve(buf, head, client);
+    if (this.options.ipFromQuery && req.ipLength !== 0) {
+      if (req.ipLength < 0) return this.failure('invalid ip: it must be an IPv4 or IPv6 address', head);
+      peer = this.claimed;
+      peer.family = req.ipLength === 4 ? FAMILY_V4 : FAMILY_V6;
+      peer.addr = req.ip;
+    }
+    const reply = tracker.announce(req, peer.family, peer.addr, PEERS_BOTH_FAMILIES, tracker.options.maxPeers);
+    if (reply === null) {
+      writeFailure(w, REFUSED_REASON);
       return this.bencoded(head);
     }
-    const tracker = this.tracker;
-    const reply = tracker.announce(req, client.family, client.addr, PEERS_BOTH_FAMILIES, tracker.options.maxPeers);
+    tracker.counters.values[C.tcpAnnounces]++;
     writeAnnounce(w, reply, req.compact);
     return this.bencoded(head);
   }
@@ -163,15 +256,13 @@ export class HttpHandler {
     const hashes = this.scrapeHashes;
     const max = this.options.maxScrapeHashes;
     const failure = parseScrapeParams(buf, head.queryStart, head.targetEnd, max, hashes);
-    if (failure !== null) {
-      writeFailure(w, failure);
-      return this.bencoded(head);
-    }
+    if (failure !== null) return this.failure(failure, head);
     if (hashes.count === 0) {
       if (this.options.fullScrape) return this.full(head);
       writeFailure(w, 'full scrape is disabled on this tracker: give at least one info_hash');
       return this.bencoded(head);
     }
+    this.tracker.counters.values[C.tcpScrapes]++;
     // Canonical bencode: the `files` keys in ascending byte order, each once.
     const h = hashes.hashes;
     const order = this.order;
@@ -182,8 +273,8 @@ export class HttpHandler {
     for (let k = 0; k < order.length; k++) {
       const i = order[k];
       if (k > 0 && h.compare(h, order[k - 1] * 20, order[k - 1] * 20 + 20, i * 20, i * 20 + 20) === 0) continue;
-      this.tracker.scrape(h, i * 20, this.entry);
-      writeScrapeEntry(w, h, i * 20, this.entry);
+      // A torrent the access rules refuse is left out, as opentracker does.
+      if (this.tracker.scrape(h, i * 20, this.entry)) writeScrapeEntry(w, h, i * 20, this.entry);
     }
     writeScrapeEnd(w, this.tracker.options.minInterval);
     return this.bencoded(head);
@@ -195,11 +286,21 @@ export class HttpHandler {
     this.tracker.catchUp();
     const body = await this.fullScrape.body();
     const bytes = acceptsGzip ? await body.gzipped() : body.plain;
+    const counts = this.tracker.counters.values;
+    counts[C.fullScrapes]++;
+    counts[C.fullScrapeBytes] += bytes.length;
     const extra = `${acceptsGzip ? 'Content-Encoding: gzip\r\n' : ''}Vary: Accept-Encoding\r\n${extraHead}`;
     const out = Buffer.allocUnsafe(HEAD_ROOM + extra.length + bytes.length);
     const at = writeResponseHead(out, 0, 200, TEXT, bytes.length, keepAlive, extra);
     bytes.copy(out, at);
     return out.subarray(0, at + bytes.length);
+  }
+
+  /** A request refused for a bad parameter: a failure reason, as BEP 3 asks. */
+  private failure(reason: string, head: RequestHead): Buffer {
+    this.tracker.counters.values[C.badParameter]++;
+    writeFailure(this.body.reset(HEAD_ROOM), reason);
+    return this.bencoded(head);
   }
 
   /** Wraps the bencoded body just written into a 200 response. */

@@ -4,6 +4,7 @@
 import net from 'node:net';
 import type { Logger } from '../log.ts';
 import { IPV4, writeEndpoint } from '../protocol/ip.ts';
+import { C } from '../stats/counters.ts';
 import { FAMILY_V4, FAMILY_V6 } from '../swarm/store.ts';
 import { createAnswer, type HttpClient, type HttpHandler } from './http-handler.ts';
 
@@ -86,6 +87,7 @@ export class HttpServer {
       busy: false,
     };
     this.connections.add(c);
+    this.handler.counters.values[C.tcpAccepts]++;
     socket.on('data', (chunk: Buffer) => this.onData(c, chunk));
     // A client that does not read its replies is not read either (see send()); its replies going out count as activity.
     socket.on('drain', () => {

@@ -6,6 +6,7 @@
 // pipelined requests answered in order, a full scrape (asynchronous) holding the connection until it is written.
 
 import type { Logger } from '../log.ts';
+import { C } from '../stats/counters.ts';
 import { FAMILY_V4, FAMILY_V6 } from '../swarm/store.ts';
 import { createAnswer, type HttpClient, type HttpHandler } from './http-handler.ts';
 import { DEFAULT_HTTP_SERVER_OPTIONS, type HttpServerOptions } from './http-server.ts';
@@ -108,7 +109,11 @@ export class NativeHttpServer {
       }
     });
     const { headTimeoutMs, idleTimeoutMs } = this.options;
-    this.reaper = setInterval(() => server.sweep(headTimeoutMs, idleTimeoutMs), 1000).unref();
+    const counts = handler.counters.values;
+    this.reaper = setInterval(() => {
+      server.sweep(headTimeoutMs, idleTimeoutMs);
+      counts[C.tcpAccepts] += server.takeAccepted();
+    }, 1000).unref();
   }
 
   close(): Promise<void> {

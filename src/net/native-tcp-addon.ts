@@ -35,6 +35,8 @@ export interface TcpServer {
    * many it closed.
    */
   sweep(headMs: number, idleMs: number): number;
+  /** Connections accepted since the last call. */
+  takeAccepted(): number;
   /** Closes the listening socket and every connection; idempotent. */
   close(): void;
 }

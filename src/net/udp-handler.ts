@@ -17,9 +17,10 @@ import {
   writeScrapeEntry,
   writeScrapeHeader,
 } from '../protocol/udp.ts';
+import { C } from '../stats/counters.ts';
 import { FAMILY_V4 } from '../swarm/store.ts';
 import type { ConnectionIds } from '../tracker/connection-id.ts';
-import { PEERS_OWN_FAMILY, type Tracker } from '../tracker/tracker.ts';
+import { PEERS_OWN_FAMILY, REFUSED_REASON, type Tracker } from '../tracker/tracker.ts';
 
 /** Peers per IPv6 reply: 20 + 66 × 18 = 1208 bytes, inside the 1280-byte IPv6 minimum MTU. */
 export const UDP_V6_MAX_PEERS = 66;
@@ -60,16 +61,20 @@ export class UdpHandler {
   ): number {
     this.out = out;
     this.outView = outView;
+    const counts = this.tracker.counters.values;
+    counts[C.udpPackets]++;
     const req = this.req;
     parseUdpRequest(msg, length, req);
     const addrLength = family === FAMILY_V4 ? 4 : 16;
     const now = this.tracker.clock.now;
     if (req.action === ACTION_CONNECT) {
+      counts[C.udpConnects]++;
       const window = this.ids.window(now);
       return writeConnectReply(this.out, req.transactionId, window, this.ids.mac(window, addr, addrLength));
     }
     if (req.action < 0) return 0;
     if (!this.ids.verify(req.connectionIdHi, req.connectionIdLo, addr, addrLength, now)) {
+      counts[C.udpMismatch]++;
       return this.error('bad connection id', length);
     }
     if (req.error !== '') return this.error(req.error, length);
@@ -82,6 +87,8 @@ export class UdpHandler {
     if (a.port === 0) return this.error('invalid port', length);
     const maxWant = family === FAMILY_V4 ? this.tracker.options.maxPeers : UDP_V6_MAX_PEERS;
     const r = this.tracker.announce(a, family, addr, PEERS_OWN_FAMILY, maxWant);
+    if (r === null) return this.error(REFUSED_REASON, length);
+    this.tracker.counters.values[C.udpAnnounces]++;
     const at = writeAnnounceHeader(this.out, this.req.transactionId, r.interval, r.incomplete, r.complete);
     const view = this.outView;
     return family === FAMILY_V4 ? copyPeers(r.peers.v4, 6, view, at) : copyPeers(r.peers.v6, 18, view, at);
@@ -89,6 +96,7 @@ export class UdpHandler {
 
   private scrape(msg: Uint8Array): number {
     const req = this.req;
+    this.tracker.counters.values[C.udpScrapes]++;
     let at = writeScrapeHeader(this.out, req.transactionId);
     for (let k = 0; k < req.scrapeCount; k++) {
       this.tracker.scrape(msg, req.scrapeOffset + k * 20, this.entry);

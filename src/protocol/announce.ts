@@ -27,6 +27,9 @@ export interface AnnounceRequest {
   compact: boolean;
   /** BEP 41 URL data of a UDP announce (path and query), '' when none. Kept for passkeys. */
   urlData: string;
+  /** The address an HTTP announce's `ip=` claims: 4 or 16 bytes in `ip`; 0 when absent, -1 when not an address. */
+  ipLength: number;
+  ip: Uint8Array;
 }
 
 export function createAnnounceRequest(): AnnounceRequest {
@@ -41,6 +44,8 @@ export function createAnnounceRequest(): AnnounceRequest {
     numwant: -1,
     compact: true,
     urlData: '',
+    ipLength: 0,
+    ip: new Uint8Array(16),
   };
 }
 
@@ -53,4 +58,5 @@ export function resetAnnounceRequest(req: AnnounceRequest): void {
   req.numwant = -1;
   req.compact = true;
   req.urlData = '';
+  req.ipLength = 0;
 }

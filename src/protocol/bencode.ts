@@ -148,6 +148,19 @@ function encodeInto(value: BValue, parts: Uint8Array[]): void {
 export interface DecodeLimits {
   /** Deepest nesting of lists and dictionaries; never more than MAX_DEPTH. */
   maxDepth: number;
+  /**
+   * false accepts dictionary keys out of order (never repeated): real .torrent files have them, and a torrent's
+   * info hash covers its bytes as they are. Default true, so that a decoded reply is canonical.
+   */
+  sortedKeys?: boolean;
+  /** Filled with where the value of each key of the top-level dictionary starts and ends (to hash `info`). */
+  spans?: Map<string, { start: number; end: number }>;
+}
+
+interface DecodeState {
+  pos: number;
+  sortedKeys: boolean;
+  spans: Map<string, { start: number; end: number }> | null;
 }
 
 /** The decoder recurses once per level: deeper limits than this are clamped so the stack cannot overflow. */
@@ -164,8 +177,8 @@ export class BencodeError extends Error {
  * Integers beyond 2^53 come back as bigint.
  */
 export function decode(input: Uint8Array, limits: DecodeLimits = { maxDepth: 64 }): BValue {
-  const state = { pos: 0 };
-  const value = decodeAt(input, state, Math.min(limits.maxDepth, MAX_DEPTH));
+  const state = decodeState(limits);
+  const value = decodeAt(input, state, Math.min(limits.maxDepth, MAX_DEPTH), true);
   if (state.pos !== input.length) throw new BencodeError(`trailing bytes at offset ${state.pos}`);
   return value;
 }
@@ -175,12 +188,16 @@ export function decodePrefix(
   input: Uint8Array,
   limits: DecodeLimits = { maxDepth: 64 },
 ): { value: BValue; end: number } {
-  const state = { pos: 0 };
-  const value = decodeAt(input, state, Math.min(limits.maxDepth, MAX_DEPTH));
+  const state = decodeState(limits);
+  const value = decodeAt(input, state, Math.min(limits.maxDepth, MAX_DEPTH), true);
   return { value, end: state.pos };
 }
 
-function decodeAt(input: Uint8Array, state: { pos: number }, depth: number): BValue {
+function decodeState(limits: DecodeLimits): DecodeState {
+  return { pos: 0, sortedKeys: limits.sortedKeys ?? true, spans: limits.spans ?? null };
+}
+
+function decodeAt(input: Uint8Array, state: DecodeState, depth: number, top: boolean): BValue {
   if (state.pos >= input.length) throw new BencodeError('unexpected end of input');
   const c = input[state.pos];
   if (c === 0x69) return decodeInt(input, state);
@@ -190,7 +207,7 @@ function decodeAt(input: Uint8Array, state: { pos: number }, depth: number): BVa
     state.pos++;
     if (c === 0x6c) {
       const list: BValue[] = [];
-      while (peek(input, state) !== 0x65) list.push(decodeAt(input, state, depth - 1));
+      while (peek(input, state) !== 0x65) list.push(decodeAt(input, state, depth - 1, false));
       state.pos++;
       return list;
     }
@@ -201,11 +218,14 @@ function decodeAt(input: Uint8Array, state: { pos: number }, depth: number): BVa
         throw new BencodeError(`dictionary key is not a byte string at offset ${state.pos}`);
       }
       const key = decodeBytes(input, state);
-      if (previous !== null && Buffer.compare(previous, key) >= 0) {
+      const name = Buffer.from(key).toString('latin1');
+      if (state.sortedKeys ? previous !== null && Buffer.compare(previous, key) >= 0 : Object.hasOwn(dict, name)) {
         throw new BencodeError(`dictionary keys unsorted or repeated at offset ${state.pos}`);
       }
       previous = key;
-      dict[Buffer.from(key).toString('latin1')] = decodeAt(input, state, depth - 1);
+      const start = state.pos;
+      dict[name] = decodeAt(input, state, depth - 1, false);
+      if (top) state.spans?.set(name, { start, end: state.pos });
     }
     state.pos++;
     return dict;
@@ -213,12 +233,12 @@ function decodeAt(input: Uint8Array, state: { pos: number }, depth: number): BVa
   throw new BencodeError(`unexpected byte 0x${c.toString(16)} at offset ${state.pos}`);
 }
 
-function peek(input: Uint8Array, state: { pos: number }): number {
+function peek(input: Uint8Array, state: DecodeState): number {
   if (state.pos >= input.length) throw new BencodeError('unexpected end of input');
   return input[state.pos];
 }
 
-function decodeInt(input: Uint8Array, state: { pos: number }): number | bigint {
+function decodeInt(input: Uint8Array, state: DecodeState): number | bigint {
   const start = state.pos + 1;
   const end = input.indexOf(0x65, start);
   if (end < 0) throw new BencodeError('unterminated integer');
@@ -229,7 +249,7 @@ function decodeInt(input: Uint8Array, state: { pos: number }): number | bigint {
   return Number.isSafeInteger(n) ? n : BigInt(text);
 }
 
-function decodeBytes(input: Uint8Array, state: { pos: number }): Uint8Array {
+function decodeBytes(input: Uint8Array, state: DecodeState): Uint8Array {
   const colon = input.indexOf(0x3a, state.pos);
   if (colon < 0 || colon - state.pos > 16) throw new BencodeError(`malformed string length at offset ${state.pos}`);
   const text = Buffer.from(input.subarray(state.pos, colon)).toString('latin1');

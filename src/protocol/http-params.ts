@@ -12,6 +12,7 @@ import {
   PEER_ID_LENGTH,
   resetAnnounceRequest,
 } from './announce.ts';
+import { parseIPv4, parseIPv6 } from './ip.ts';
 import { ascii, bytesEqual, parseDecimal, percentDecode, scanQuery } from './query.ts';
 
 const K_INFO_HASH = ascii('info_hash');
@@ -23,6 +24,10 @@ const K_LEFT = ascii('left');
 const K_EVENT = ascii('event');
 const K_NUMWANT = ascii('numwant');
 const K_COMPACT = ascii('compact');
+const K_IP = ascii('ip');
+/** Room for the longest IPv6 text (with an IPv4 tail) and then some. */
+const IP_TEXT_MAX = 64;
+const ipText = Buffer.alloc(IP_TEXT_MAX);
 
 const EVENTS: ReadonlyArray<[Uint8Array, number]> = [
   [ascii('started'), EVENT_STARTED],
@@ -83,6 +88,9 @@ export function parseAnnounceParams(src: Uint8Array, start: number, end: number,
       else req.numwant = n < 0 ? -1 : n;
     } else if (klen === 7 && bytesEqual(s, ks, ke, K_COMPACT)) {
       req.compact = !(ve - vs === 1 && s[vs] === 0x30);
+    } else if (klen === 2 && bytesEqual(s, ks, ke, K_IP)) {
+      // Parsed whatever the tracker does with it; only --ip-from-query uses it (and refuses a bad one).
+      req.ipLength = ipParam(s, vs, ve, req.ip);
     }
     return failure === null;
   });
@@ -98,6 +106,16 @@ function numberParam(src: Uint8Array, start: number, end: number): number {
   if (end - start > MAX_NUMBER_TEXT) return -1;
   const n = parseDecimal(src, start, end);
   return Number.isNaN(n) ? -1 : n;
+}
+
+/** Decodes an `ip=` value into `out`: 4 or 16 bytes written, or -1 when it is not an IPv4 or IPv6 address. */
+function ipParam(src: Uint8Array, start: number, end: number, out: Uint8Array): number {
+  const n = percentDecode(src, start, end, ipText, 0, IP_TEXT_MAX);
+  if (n <= 0) return -1;
+  const text = ipText.toString('latin1', 0, n);
+  if (parseIPv4(text, out, 0)) return 4;
+  if (!text.includes('%') && parseIPv6(text, out, 0)) return 16;
+  return -1;
 }
 
 function eventParam(src: Uint8Array, start: number, end: number): number {

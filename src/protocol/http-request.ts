@@ -12,6 +12,8 @@ export interface RequestHead {
   queryStart: number;
   targetEnd: number;
   isGet: boolean;
+  /** A HEAD request: its response must not carry a body (RFC 9110 §9.3.2). */
+  isHead: boolean;
   /** 10 for HTTP/1.0, 11 for HTTP/1.1. */
   version: number;
   keepAlive: boolean;
@@ -21,7 +23,18 @@ export interface RequestHead {
   /** Status and reason when parseRequestHead returned HEAD_ERROR. */
   errorStatus: number;
   errorReason: string;
+  /**
+   * Proxy headers, in the order received: (PROXY_* kind, value start, value end) triples, the last
+   * MAX_PROXY_HEADERS of them (the rightmost addresses are the ones a trusted proxy vouches for).
+   */
+  proxyHeaders: Int32Array;
+  proxyHeaderCount: number;
 }
+
+export const PROXY_X_FORWARDED_FOR = 1;
+export const PROXY_X_REAL_IP = 2;
+export const PROXY_FORWARDED = 3;
+export const MAX_PROXY_HEADERS = 8;
 
 export function createRequestHead(): RequestHead {
   return {
@@ -30,12 +43,15 @@ export function createRequestHead(): RequestHead {
     queryStart: 0,
     targetEnd: 0,
     isGet: false,
+    isHead: false,
     version: 11,
     keepAlive: true,
     acceptsGzip: false,
     headEnd: 0,
     errorStatus: 0,
     errorReason: '',
+    proxyHeaders: new Int32Array(MAX_PROXY_HEADERS * 3),
+    proxyHeaderCount: 0,
   };
 }
 
@@ -84,6 +100,12 @@ export function parseRequestHead(buf: Uint8Array, start: number, end: number, he
   while (i < headEnd && TOKEN[buf[i]]) i++;
   if (i === start || buf[i] !== SP) return fail(head, 400, 'malformed request line');
   head.isGet = i - start === 3 && buf[start] === 0x47 && buf[start + 1] === 0x45 && buf[start + 2] === 0x54;
+  head.isHead =
+    i - start === 4 &&
+    buf[start] === 0x48 &&
+    buf[start + 1] === 0x45 &&
+    buf[start + 2] === 0x41 &&
+    buf[start + 3] === 0x44;
   head.targetStart = ++i;
   head.pathEnd = -1;
   while (i < headEnd && buf[i] > SP && buf[i] < 0x7f) {
@@ -118,6 +140,7 @@ export function parseRequestHead(buf: Uint8Array, start: number, end: number, he
   head.version = buf[i + 7] === 0x31 ? 11 : 10;
   head.keepAlive = head.version === 11;
   head.acceptsGzip = false;
+  head.proxyHeaderCount = 0;
   i += 8;
   i = lineEnd(buf, i);
   if (i < 0) return fail(head, 400, 'malformed request line');
@@ -173,12 +196,30 @@ function readHeader(buf: Uint8Array, ns: number, ne: number, vs: number, ve: num
     else if (/(^|[\s,])keep-alive($|[\s,])/.test(v)) head.keepAlive = true;
   } else if (len === 15 && nameIs(buf, ns, ne, 'accept-encoding')) {
     head.acceptsGzip = acceptsGzip(valueText(buf, vs, ve));
+  } else if (len === 15 && nameIs(buf, ns, ne, 'x-forwarded-for')) {
+    addProxyHeader(head, PROXY_X_FORWARDED_FOR, vs, ve);
+  } else if (len === 9 && nameIs(buf, ns, ne, 'x-real-ip')) {
+    addProxyHeader(head, PROXY_X_REAL_IP, vs, ve);
+  } else if (len === 9 && nameIs(buf, ns, ne, 'forwarded')) {
+    addProxyHeader(head, PROXY_FORWARDED, vs, ve);
   } else if (len === 14 && nameIs(buf, ns, ne, 'content-length')) {
     if (!/^0+$/.test(valueText(buf, vs, ve))) return fail(head, 400, 'requests with a body are not accepted');
   } else if (len === 17 && nameIs(buf, ns, ne, 'transfer-encoding')) {
     return fail(head, 400, 'requests with a body are not accepted');
   }
   return 0;
+}
+
+function addProxyHeader(head: RequestHead, kind: number, start: number, end: number): void {
+  const h = head.proxyHeaders;
+  if (head.proxyHeaderCount === MAX_PROXY_HEADERS) {
+    h.copyWithin(0, 3);
+    head.proxyHeaderCount--;
+  }
+  const at = head.proxyHeaderCount++ * 3;
+  h[at] = kind;
+  h[at + 1] = start;
+  h[at + 2] = end;
 }
 
 /**
@@ -201,7 +242,9 @@ export function acceptsGzip(value: string): boolean {
 
 const STATUS_TEXT: Record<number, string> = {
   200: 'OK',
+  302: 'Found',
   400: 'Bad Request',
+  403: 'Forbidden',
   404: 'Not Found',
   405: 'Method Not Allowed',
   408: 'Request Timeout',

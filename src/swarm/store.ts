@@ -19,6 +19,12 @@ const MIN_TABLE = 1024;
 export interface StoreOptions {
   /** Seconds without an announce after which a peer is dropped. */
   peerTtl: number;
+  /**
+   * Seconds a torrent without peers is kept after its last announce when it has a `downloaded` count, so the count
+   * survives a quiet spell (opentracker keeps such torrents 24 h). A torrent that never completed goes with its last
+   * peer. Default: 86400.
+   */
+  torrentTtl?: number;
 }
 
 /** What announce() reports; one reused object. */
@@ -32,12 +38,17 @@ export interface AnnounceOutcome {
    * change nothing but the time, and a copy that hears of a peer once an epoch keeps it for at least 7/8 of the TTL.
    */
   publish: boolean;
+  /** Seconds since the peer's previous announce; -1 for a new peer. */
+  renewAge: number;
+  /** This announce counted a completed download. */
+  completed: boolean;
 }
 
 export class SwarmStore {
   readonly pools: readonly [PeerPool, PeerPool];
   private readonly hasher = new KeyedHasher();
   private readonly peerTtl: number;
+  private readonly torrentTtl: number;
   /** How stale a torrent's last sweep may be before touching it sweeps it again. */
   readonly sweepEvery: number;
 
@@ -46,6 +57,8 @@ export class SwarmStore {
   private alive: Uint8Array;
   private downloadedCount: Uint32Array;
   private lastSwept: Uint32Array;
+  /** When the torrent last had an announce (or was restored): the clock's seconds, negative before its origin. */
+  private lastActiveAt: Int32Array;
   private capacity: number;
   private readonly freeIds: number[] = [];
   private nextId = 0;
@@ -57,11 +70,12 @@ export class SwarmStore {
   private tableMask: number;
 
   private sweepCursor = 0;
-  private readonly outcome: AnnounceOutcome = { torrent: -1, slot: -1, publish: false };
+  private readonly outcome: AnnounceOutcome = { torrent: -1, slot: -1, publish: false, renewAge: -1, completed: false };
   private readonly publishEvery: number;
 
   constructor(options: StoreOptions, capacity = 1024) {
     this.peerTtl = options.peerTtl;
+    this.torrentTtl = options.torrentTtl ?? 86400;
     this.sweepEvery = Math.max(1, Math.min(60, Math.floor(options.peerTtl / 4)));
     this.publishEvery = Math.max(1, Math.floor(options.peerTtl / 8));
     this.capacity = capacity;
@@ -69,6 +83,7 @@ export class SwarmStore {
     this.alive = new Uint8Array(capacity);
     this.downloadedCount = new Uint32Array(capacity);
     this.lastSwept = new Uint32Array(capacity);
+    this.lastActiveAt = new Int32Array(capacity);
     this.table = new Int32Array(MIN_TABLE).fill(EMPTY);
     this.tableMask = MIN_TABLE - 1;
     this.pools = [new PeerPool(6, this.hasher, capacity), new PeerPool(18, this.hasher, capacity)];
@@ -108,21 +123,25 @@ export class SwarmStore {
     let tid = this.find(hash, 0);
     if (tid < 0) tid = this.create(hash, now);
     else this.maybeSweep(tid, now);
+    this.lastActiveAt[tid] = now;
     const pool = this.pools[family];
     const uploadOnly = seeder || partial;
     const isPartial = partial && !seeder;
     let slot = pool.find(tid, endpoint, 0);
     let publish: boolean;
+    let renewAge = -1;
     if (slot < 0) {
       slot = pool.insert(tid, endpoint, 0, uploadOnly, isPartial, now);
       publish = true;
     } else {
+      renewAge = pool.age(slot, now);
       const wasUploadOnly = slot - pool.blockStart[tid] >= pool.downloaders[tid];
       const wasPartial = (pool.flags[slot] & FLAG_PARTIAL) !== 0;
       slot = pool.update(tid, slot, uploadOnly, isPartial, now);
       publish = wasUploadOnly !== uploadOnly || wasPartial !== isPartial;
     }
-    if (completed && seeder && (pool.flags[slot] & FLAG_COMPLETED) === 0) {
+    const countsCompleted = completed && seeder && (pool.flags[slot] & FLAG_COMPLETED) === 0;
+    if (countsCompleted) {
       pool.flags[slot] |= FLAG_COMPLETED;
       this.downloadedCount[tid]++;
       publish = true;
@@ -137,7 +156,47 @@ export class SwarmStore {
     this.outcome.torrent = tid;
     this.outcome.slot = slot;
     this.outcome.publish = publish;
+    this.outcome.renewAge = renewAge;
+    this.outcome.completed = countsCompleted;
     return this.outcome;
+  }
+
+  /**
+   * Restores a torrent from saved state (a statedump or swarmd's state file): creates it if absent, and sets its
+   * `downloaded` count and when it was last active (clock seconds; may be before the clock's origin). Returns its id.
+   */
+  restoreTorrent(hash: Uint8Array, off: number, downloaded: number, lastActive: number, now: number): number {
+    let tid = this.find(hash, off);
+    if (tid < 0) tid = this.create(hash.subarray(off, off + HASH_SIZE), now);
+    this.downloadedCount[tid] = downloaded;
+    this.lastActiveAt[tid] = lastActive;
+    return tid;
+  }
+
+  /**
+   * Restores a peer of torrent `tid` from saved state, as last seen at `lastSeen` (clock seconds, at most the TTL
+   * ago). `completed`: its completed event was counted already (the torrent's count is restored separately).
+   */
+  restorePeer(
+    tid: number,
+    family: number,
+    endpoint: Uint8Array,
+    off: number,
+    seeder: boolean,
+    partial: boolean,
+    completed: boolean,
+    lastSeen: number,
+  ): void {
+    const pool = this.pools[family];
+    if (pool.find(tid, endpoint, off) >= 0) return;
+    const isPartial = partial && !seeder;
+    const slot = pool.insert(tid, endpoint, off, seeder || isPartial, isPartial, lastSeen);
+    if (completed) pool.flags[slot] |= FLAG_COMPLETED;
+  }
+
+  /** When torrent `tid` last had an announce: clock seconds (negative: before the clock's origin). */
+  lastActive(tid: number): number {
+    return this.lastActiveAt[tid];
   }
 
   /** Removes the peer at `endpoint` from the torrent (event=stopped); returns the torrent id or -1 if it is gone. */
@@ -148,7 +207,7 @@ export class SwarmStore {
     const slot = pool.find(tid, endpoint, 0);
     if (slot >= 0) pool.remove(tid, slot);
     this.maybeSweep(tid, now);
-    return this.dropIfEmpty(tid) ? -1 : tid;
+    return this.dropIfEmpty(tid, now) ? -1 : tid;
   }
 
   /** Looks a torrent up for a scrape, sweeping it if due; -1 when unknown. Never creates one. */
@@ -156,7 +215,7 @@ export class SwarmStore {
     const tid = this.find(hash, off);
     if (tid < 0) return -1;
     this.maybeSweep(tid, now);
-    return this.dropIfEmpty(tid) ? -1 : tid;
+    return this.dropIfEmpty(tid, now) ? -1 : tid;
   }
 
   /** Seeders (left = 0), both families. */
@@ -206,7 +265,7 @@ export class SwarmStore {
       const tid = this.sweepCursor++;
       if (this.alive[tid] === 1) {
         this.maybeSweep(tid, now);
-        this.dropIfEmpty(tid);
+        this.dropIfEmpty(tid, now);
       }
     }
   }
@@ -218,8 +277,9 @@ export class SwarmStore {
     this.pools[1].expire(tid, now, this.peerTtl);
   }
 
-  private dropIfEmpty(tid: number): boolean {
+  private dropIfEmpty(tid: number, now: number): boolean {
     if (this.pools[0].count[tid] !== 0 || this.pools[1].count[tid] !== 0) return false;
+    if (this.downloadedCount[tid] > 0 && now - this.lastActiveAt[tid] < this.torrentTtl) return false;
     this.tableDelete(tid);
     this.alive[tid] = 0;
     this.downloadedCount[tid] = 0;
@@ -238,6 +298,7 @@ export class SwarmStore {
     this.alive[tid] = 1;
     this.downloadedCount[tid] = 0;
     this.lastSwept[tid] = now;
+    this.lastActiveAt[tid] = now;
     this.torrents++;
     this.tableAdd(tid);
     return tid;
@@ -249,6 +310,7 @@ export class SwarmStore {
     this.alive = grow(this.alive, capacity);
     this.downloadedCount = grow(this.downloadedCount, capacity);
     this.lastSwept = grow(this.lastSwept, capacity);
+    this.lastActiveAt = grow(this.lastActiveAt, capacity);
     this.pools[0].growTorrents(capacity);
     this.pools[1].growTorrents(capacity);
     this.capacity = capacity;

@@ -3,6 +3,7 @@
 
 import { type AnnounceRequest, EVENT_COMPLETED, EVENT_PAUSED, EVENT_STOPPED } from '../protocol/announce.ts';
 import type { AnnounceReply, PeerLists, ScrapeEntry } from '../protocol/http-replies.ts';
+import { C, Counters } from '../stats/counters.ts';
 import { randomBelow } from '../swarm/random.ts';
 import { FAMILY_V4, FAMILY_V6, type SwarmStore } from '../swarm/store.ts';
 import type { Clock } from './clock.ts';
@@ -18,6 +19,14 @@ export interface TrackerOptions {
   trackerId: string;
 }
 
+/** Which torrents the tracker serves (access lists, allowed directory); see src/access/policy.ts. */
+export interface TorrentFilter {
+  allows(hash: Uint8Array, off: number): boolean;
+}
+
+/** What a refused announce is told, over HTTP and UDP: opentracker's words, which clients already show. */
+export const REFUSED_REASON = 'Requested download is not authorized for use with this tracker.';
+
 /** Which families of peers a reply carries. */
 export const PEERS_OWN_FAMILY = 0; // UDP: the datagram format fixes the family
 export const PEERS_BOTH_FAMILIES = 1; // HTTP: `peers` and `peers6`
@@ -26,6 +35,9 @@ export class Tracker {
   readonly store: SwarmStore;
   readonly clock: Clock;
   readonly options: TrackerOptions;
+  readonly counters: Counters;
+  /** Torrents not allowed are refused at announce and left out of scrapes; null serves every torrent. */
+  access: TorrentFilter | null = null;
   /** The reply of the last announce(); reused, valid until the next call. */
   readonly reply: AnnounceReply;
   private readonly endpoint = new Uint8Array(18);
@@ -34,10 +46,11 @@ export class Tracker {
   /** With several workers: the others' changes, applied before every request that reads the swarm. */
   replicas: DeltaReader[] = [];
 
-  constructor(store: SwarmStore, clock: Clock, options: TrackerOptions) {
+  constructor(store: SwarmStore, clock: Clock, options: TrackerOptions, counters = new Counters()) {
     this.store = store;
     this.clock = clock;
     this.options = options;
+    this.counters = counters;
     const [v4, v6] = store.pools;
     const peers: PeerLists = {
       v4: { endpoints: v4.endpoints, view: v4.endpointsView, slots: new Int32Array(options.maxPeers), count: 0 },
@@ -64,9 +77,21 @@ export class Tracker {
 
   /**
    * Handles an announce from a client whose address is `addr` (4 bytes for FAMILY_V4, 16 for FAMILY_V6). The peer is
-   * that address with the port the announce gives, never an address the client claims. `maxWant` caps the peers further (UDP over IPv6 keeps its datagram small). Fills and returns `this.reply`.
+   * that address with the port the announce gives (the caller decides which address that is). `maxWant` caps the
+   * peers further (UDP over IPv6 keeps its datagram small). Fills and returns `this.reply`, or null when the access
+   * rules refuse the torrent.
    */
-  announce(req: AnnounceRequest, family: number, addr: Uint8Array, which: number, maxWant: number): AnnounceReply {
+  announce(
+    req: AnnounceRequest,
+    family: number,
+    addr: Uint8Array,
+    which: number,
+    maxWant: number,
+  ): AnnounceReply | null {
+    if (this.access !== null && !this.access.allows(req.infoHash, 0)) {
+      this.counters.values[C.refused]++;
+      return null;
+    }
     this.catchUp();
     const store = this.store;
     const now = this.clock.now;
@@ -91,6 +116,8 @@ export class Tracker {
       const partial = req.event === EVENT_PAUSED;
       const completed = req.event === EVENT_COMPLETED;
       const outcome = store.announce(req.infoHash, family, endpoint, seeder, partial, completed, now);
+      if (outcome.completed) this.counters.values[C.completed]++;
+      if (outcome.renewAge >= 0) this.counters.renew(outcome.renewAge);
       if (outcome.publish) this.deltas?.announce(req.infoHash, family, endpoint, seeder, partial, completed);
       tid = outcome.torrent;
       const uploadOnly = seeder || req.event === EVENT_PAUSED;
@@ -108,19 +135,24 @@ export class Tracker {
     return r;
   }
 
-  /** Fills `entry` with the figures of the torrent `hashes[off…off+20]`; an unknown torrent reads as zeros. */
-  scrape(hashes: Uint8Array, off: number, entry: ScrapeEntry): void {
+  /**
+   * Fills `entry` with the figures of the torrent `hashes[off…off+20]`; an unknown torrent reads as zeros. Returns
+   * false (and zeros) for a torrent the access rules refuse.
+   */
+  scrape(hashes: Uint8Array, off: number, entry: ScrapeEntry): boolean {
+    const allowed = this.access === null || this.access.allows(hashes, off);
     this.catchUp();
     const store = this.store;
-    const tid = store.lookup(hashes, off, this.clock.now);
+    const tid = allowed ? store.lookup(hashes, off, this.clock.now) : -1;
     if (tid < 0) {
       entry.complete = entry.incomplete = entry.downloaded = entry.downloaders = 0;
-      return;
+      return allowed;
     }
     entry.complete = store.complete(tid);
     entry.incomplete = store.incomplete(tid);
     entry.downloaded = store.downloaded(tid);
     entry.downloaders = store.downloaders(tid);
+    return true;
   }
 
   /**

@@ -25,9 +25,25 @@ export interface Swarmd {
 export async function startSwarmd(hosts: string[], extra: string[] = []): Promise<Swarmd> {
   const port = await freePort();
   const workers = extra.includes('--workers') ? [] : ['--workers', '1'];
-  const args = ['src/main.ts', '--http-port', `${port}`, '--udp-port', `${port}`, ...workers, ...extra];
+  const args = ['--http-port', `${port}`, '--udp-port', `${port}`, ...workers, ...extra];
   for (const h of hosts) args.push('--host', h);
-  const proc = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  return spawnSwarmd(args, hosts[0], port);
+}
+
+/**
+ * Starts `node src/main.ts ARGS` (exactly those arguments) and resolves once it says it is ready; `host` and `port`
+ * are where the caller told it to listen. `options.cwd` defaults to the repository.
+ */
+export async function spawnSwarmd(
+  args: string[],
+  host: string,
+  port: number,
+  options: { cwd?: string } = {},
+): Promise<Swarmd> {
+  const proc = spawn(process.execPath, [path.join(REPO_ROOT, 'src/main.ts'), ...args], {
+    cwd: options.cwd ?? REPO_ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let log = '';
   proc.stdout?.on('data', (d) => {
     log += d;
@@ -50,13 +66,13 @@ export async function startSwarmd(hosts: string[], extra: string[] = []): Promis
     });
   });
   return {
-    host: hosts[0],
+    host,
     port,
     proc,
     output: () => log,
     stop: () =>
       new Promise<void>((resolve) => {
-        if (proc.exitCode !== null) return resolve();
+        if (proc.exitCode !== null || proc.signalCode !== null) return resolve();
         proc.once('exit', () => resolve());
         proc.kill('SIGTERM');
       }),

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { test } from 'node:test';
 import bencode from 'bencode';
 import fc from 'fast-check';
@@ -427,5 +428,51 @@ test('property: decode of mutated valid encodings returns canonically or throws 
       decodeIsTotal(mutate(encode(v), mutations));
     }),
     { numRuns: 1000 },
+  );
+});
+
+test('sortedKeys: false reads keys out of order (real .torrent files have them) but never a repeated one', () => {
+  assert.deepEqual(plain(decode(latin1('d1:bi1e1:ai2ee'), { maxDepth: 8, sortedKeys: false })), { b: 1, a: 2 });
+  assert.throws(() => decode(latin1('d1:bi1e1:ai2ee')), BencodeError);
+  assert.throws(() => decode(latin1('d1:ai1e1:ai2ee'), { maxDepth: 8, sortedKeys: false }), BencodeError);
+});
+
+test('spans: where each value of the top-level dictionary lies', () => {
+  const input = 'd1:ai1e4:infod1:xli1eee1:z3:abce';
+  const spans = new Map<string, { start: number; end: number }>();
+  decode(latin1(input), { maxDepth: 8, spans });
+  const text = (k: string) => {
+    const s = spans.get(k);
+    assert.ok(s !== undefined);
+    return input.slice(s.start, s.end);
+  };
+  assert.equal(text('a'), 'i1e');
+  assert.equal(text('info'), 'd1:xli1eee');
+  assert.equal(text('z'), '3:abc');
+  assert.equal(spans.size, 3, 'nested keys have no span');
+});
+
+test('property: the info span of a torrent hashes like the info dictionary encoded alone', () => {
+  const torrent = fc.record({
+    name: fc.string({ minLength: 1, maxLength: 20 }),
+    pieceLength: fc.constantFrom(16384, 32768, 262144),
+    pieces: fc.integer({ min: 1, max: 5 }).chain((n) => fc.uint8Array({ minLength: 20 * n, maxLength: 20 * n })),
+    length: fc.integer({ min: 1, max: 2 ** 40 }),
+    extra: fc.dictionary(fc.string({ unit: 'grapheme-ascii', maxLength: 8 }), fc.uint8Array({ maxLength: 30 }), {
+      maxKeys: 4,
+    }),
+  });
+  fc.assert(
+    fc.property(torrent, (t) => {
+      const info = { name: t.name, 'piece length': t.pieceLength, pieces: t.pieces, length: t.length };
+      const file = bencode.encode({ ...t.extra, announce: 'http://tracker.example/announce', info });
+      const spans = new Map<string, { start: number; end: number }>();
+      decode(file, { maxDepth: 8, sortedKeys: false, spans });
+      const span = spans.get('info');
+      assert.ok(span !== undefined);
+      const sha1 = (b: Uint8Array) => createHash('sha1').update(b).digest('hex');
+      assert.equal(sha1(file.subarray(span.start, span.end)), sha1(bencode.encode(info)));
+    }),
+    { numRuns: 200 },
   );
 });

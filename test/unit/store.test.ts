@@ -62,7 +62,8 @@ test('the store agrees with a plain model over random announce/stop sequences', 
           store.stop(hashOf(o.torrent), o.family, ep, 1);
           const t = model.get(o.torrent);
           t?.peers.delete(key);
-          if (t && t.peers.size === 0) model.delete(o.torrent);
+          // A torrent that counted a download outlives its peers (torrentTtl); one that never did goes with them.
+          if (t && t.peers.size === 0 && t.downloaded === 0) model.delete(o.torrent);
         } else {
           const out = store.announce(hashOf(o.torrent), o.family, ep, o.seeder, o.partial, o.completed, 1);
           let t = model.get(o.torrent);
@@ -138,6 +139,46 @@ test('peers expire after the TTL and empty torrents are dropped', () => {
   assert.equal(store.peers, 0);
   assert.equal(store.torrents, 0);
   assert.equal(store.find(hash, 0), -1);
+});
+
+test('a torrent that counted a download outlives its peers until torrentTtl, then goes', () => {
+  const store = new SwarmStore({ peerTtl: 4, torrentTtl: 100 });
+  const hash = hashOf(3);
+  const ep = endpointOf(FAMILY_V4, 1);
+  const first = store.announce(hash, FAMILY_V4, ep, true, false, true, 10);
+  assert.equal(first.completed, true);
+  assert.equal(first.renewAge, -1);
+  const again = store.announce(hash, FAMILY_V4, ep, true, false, true, 13);
+  assert.equal(again.completed, false, 'a peer completes once');
+  assert.equal(again.renewAge, 3);
+  store.stop(hash, FAMILY_V4, ep, 14);
+  const tid = store.lookup(hash, 0, 20);
+  assert.ok(tid >= 0, 'kept without peers');
+  assert.equal(store.downloaded(tid), 1);
+  assert.equal(store.lastActive(tid), 13);
+  store.sweepSome(113, 10);
+  assert.equal(store.lookup(hash, 0, 113), -1, 'dropped torrentTtl after its last announce');
+  assert.equal(store.torrents, 0);
+});
+
+test('restored torrents and peers read back as saved, and restored peers expire on their saved age', () => {
+  const store = new SwarmStore({ peerTtl: 50 });
+  const hash = hashOf(4);
+  const tid = store.restoreTorrent(hash, 0, 7, -500, 1);
+  assert.equal(store.restoreTorrent(hash, 0, 7, -500, 1), tid, 'restoring twice keeps one torrent');
+  store.restorePeer(tid, FAMILY_V4, endpointOf(FAMILY_V4, 1), 0, true, false, true, -30);
+  store.restorePeer(tid, FAMILY_V6, endpointOf(FAMILY_V6, 2), 0, false, true, false, -45);
+  store.restorePeer(tid, FAMILY_V6, endpointOf(FAMILY_V6, 2), 0, false, true, false, -45);
+  assert.equal(store.peers, 2);
+  assert.equal(store.complete(tid), 1);
+  assert.equal(store.incomplete(tid), 1);
+  assert.equal(store.downloaders(tid), 0, 'a partial seed is not a downloader');
+  assert.equal(store.downloaded(tid), 7);
+  assert.equal(store.lastActive(tid), -500);
+  // The restored seeder's completed event was counted already: completing again adds nothing.
+  assert.equal(store.announce(hash, FAMILY_V4, endpointOf(FAMILY_V4, 1), true, false, true, 2).completed, false);
+  store.sweepSome(20, 10); // the v6 peer is 65 s old
+  assert.equal(store.peers, 1);
 });
 
 test('peer ages are right across the 16-bit wrap of stored times', () => {

@@ -1,0 +1,51 @@
+// Value parsers shared by the flags and the config file: each returns the value or a one-line reason.
+
+import { isIP } from 'node:net';
+import { parseNetwork } from '../protocol/networks.ts';
+
+export const OPENTRACKER_PORT = 6969;
+
+/** A port from 0 to 65535. */
+export function parsePort(text: string): number | string {
+  if (!/^\d{1,5}$/.test(text) || Number(text) > 65535) return `'${text}' is not a port from 0 to 65535`;
+  return Number(text);
+}
+
+/** An IP address ('' is not one). */
+export function parseAddress(text: string): string | { error: string } {
+  const bare = text.startsWith('[') && text.endsWith(']') ? text.slice(1, -1) : text;
+  return isIP(bare) === 0 ? { error: `'${text}' is not an IP address` } : bare;
+}
+
+/**
+ * opentracker's `ip[:port]`: `1.2.3.4`, `1.2.3.4:6969`, `[::1]:6969`, `[::1]` or a bare IPv6 address (which cannot
+ * carry a port). The port defaults to `defaultPort`.
+ */
+export function parseHostPort(text: string, defaultPort: number): { host: string; port: number } | string {
+  let host = text;
+  let portText = '';
+  if (text.startsWith('[')) {
+    const close = text.indexOf(']');
+    if (close < 0) return `'${text}': '[' without ']'`;
+    host = text.slice(1, close);
+    const rest = text.slice(close + 1);
+    if (rest !== '' && !rest.startsWith(':')) return `'${text}': expected ':port' after ']'`;
+    portText = rest.slice(1);
+    if (isIP(host) !== 6) return `'${host}' is not an IPv6 address`;
+  } else if (isIP(text) === 0) {
+    const colon = text.lastIndexOf(':');
+    if (colon < 0 || isIP(text.slice(0, colon)) !== 4) return `'${text}' is not an address or address:port`;
+    host = text.slice(0, colon);
+    portText = text.slice(colon + 1);
+  }
+  if (portText === '' && text.endsWith(':')) return `'${text}': empty port`;
+  const port = portText === '' ? defaultPort : parsePort(portText);
+  if (typeof port === 'string') return port;
+  return { host, port };
+}
+
+/** A network in CIDR notation, or a single address; returned as given when valid. */
+export function checkNetwork(text: string): string | { error: string } {
+  const n = parseNetwork(text);
+  return typeof n === 'string' ? { error: n } : text;
+}
