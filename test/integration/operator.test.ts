@@ -285,6 +285,36 @@ describe('saved state', () => {
   });
 });
 
+describe('listeners', () => {
+  test('-i, -p and -P listen on several addresses and ports at once, with two workers', async () => {
+    const [a, b, c] = [await freePort(), await freePort(), await freePort()];
+    const args = ['-i', HOST, '-p', `${a}`, '-p', `${b}`, '-P', `${c}`, '-i', '::1', '-p', `${a}`, '--workers', '2'];
+    const s = await spawnSwarmd(args, HOST, a);
+    try {
+      await announce(s, hashOf(1), 6001);
+      const viaB = await announce({ ...s, port: b } as Swarmd, hashOf(1), 6002);
+      assert.equal(viaB.incomplete, 2, 'both HTTP ports serve one swarm');
+      const v6 = await get({ host: '::1', port: a }, announceTarget({ hash: hashOf(1), port: 6003 }));
+      assert.equal((decode(v6.body) as Record<string, number>).incomplete, 3, 'and so does [::1]');
+      const udp = new UdpClient(HOST, c);
+      try {
+        const id = await udp.connect();
+        const reply = await udp.request(udp.announceMessage(id, { hash: hashOf(1), port: 6004 }));
+        assert.equal(reply?.readUInt32BE(12), 4, 'UDP on its own port, same swarm');
+      } finally {
+        udp.close();
+      }
+      assert.equal(
+        (await get({ host: HOST, port: c }, '/stats').catch(() => null)) === null,
+        true,
+        'no HTTP on the UDP port',
+      );
+    } finally {
+      await s.stop();
+    }
+  });
+});
+
 describe('process', () => {
   const swarmd = (args: string[]) =>
     spawnSync(process.execPath, [path.join(REPO_ROOT, 'src/main.ts'), ...args], { encoding: 'utf8', timeout: 10_000 });
