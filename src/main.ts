@@ -2,6 +2,7 @@
 // cleanly on SIGINT/SIGTERM (stop listening, write the state file, exit 0). Start-up errors exit non-zero with one line.
 
 import { availableParallelism } from 'node:os';
+import { readFifo } from './access/fifo.ts';
 import { dropPrivileges } from './cli/privileges.ts';
 import { type Running, resolveFile, serve } from './cli/serve.ts';
 import { startWorkers } from './cli/workers.ts';
@@ -33,11 +34,15 @@ if (parsed.kind === 'version') {
 const { config, problems } = parsed;
 const log = createLogger(config.verbose);
 for (const p of problems) log.warn({ file: p.file, line: p.line }, `config file: ${p.reason}`);
-if (config.livesyncListen !== '' || config.fifoAdd !== '' || config.fifoDelete !== '') {
-  log.warn('live sync (livesync.*, -s) and access FIFOs (access.fifo_*) are not supported yet; ignored');
-}
+if (config.livesyncListen !== '') log.warn('live sync (livesync.*, -s) is not supported yet; ignored');
 
-let running: Running;
+let running: Running | null = null;
+// Registered before start-up: a SIGHUP's default action would kill the process; the lists load as it starts anyway.
+process.on('SIGHUP', () => {
+  if (running === null) return;
+  log.info('SIGHUP: reloading access lists');
+  running.reloadAccess().catch((err) => log.error({ err }, 'reloading access lists failed'));
+});
 try {
   // availableParallelism() honours the CPU affinity mask (e.g. taskset), not just the core count.
   const cpus = availableParallelism();
@@ -47,13 +52,14 @@ try {
     log.warn({ workers, cpus }, 'more workers than CPUs this process may run on; they will share CPUs');
   }
   const saved = config.stateFile === '' ? null : await readStateFile(resolveFile(config, config.stateFile), log);
-  running = workers === 1 ? await serve(config, log, saved) : await startWorkers(config, workers, log, saved);
+  const started = workers === 1 ? await serve(config, log, saved) : await startWorkers(config, workers, log, saved);
   try {
     dropPrivileges(config, log);
   } catch (err) {
-    await running.stop();
+    await started.stop();
     throw err;
   }
+  running = started;
   log.info({ workers }, 'swarmd ready');
 } catch (err) {
   const e = err as NodeJS.ErrnoException & { address?: string; port?: number };
@@ -63,16 +69,17 @@ try {
   fail(e.message, 1);
 }
 
+const serving = running as Running;
+// The access FIFOs are read here, once, whatever the number of workers (a FIFO's bytes go to one reader only).
+const stopFifos = (['add', 'delete'] as const)
+  .map((which) => ({ which, file: which === 'add' ? config.fifoAdd : config.fifoDelete }))
+  .filter(({ file }) => file !== '')
+  .map(({ which, file }) => readFifo(resolveFile(config, file), log, (text) => serving.fifoLines(which, text)));
 const saver =
   config.stateFile === ''
     ? null
-    : new StateSaver(resolveFile(config, config.stateFile), config.stateInterval, () => running.snapshot(), log);
+    : new StateSaver(resolveFile(config, config.stateFile), config.stateInterval, () => serving.snapshot(), log);
 saver?.start();
-
-process.on('SIGHUP', () => {
-  log.info('SIGHUP: reloading access lists');
-  running.reloadAccess().catch((err) => log.error({ err }, 'reloading access lists failed'));
-});
 
 let stopping = false;
 async function shutdown(signal: string): Promise<void> {
@@ -80,12 +87,13 @@ async function shutdown(signal: string): Promise<void> {
   stopping = true;
   log.info({ signal }, 'shutting down');
   // Stop taking requests first, so the state written is the last state.
-  await running.closeListeners();
+  for (const stop of stopFifos) stop();
+  await serving.closeListeners();
   if (saver !== null) {
     saver.stop();
     await saver.saveNow();
   }
-  await running.stop();
+  await serving.stop();
 }
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, () => {

@@ -2,6 +2,7 @@
 // state and access lists are in force before the first socket listens, so no request is ever answered without them.
 
 import path from 'node:path';
+import { HashChangeset } from '../access/fifo.ts';
 import { HashListFile } from '../access/list-file.ts';
 import { AccessPolicy } from '../access/policy.ts';
 import { TorrentDir } from '../access/torrent-dir.ts';
@@ -55,6 +56,8 @@ export interface Running {
   reloadAccess(): Promise<void>;
   /** The swarm in swarmd's state-file format. */
   snapshot(): Promise<Buffer>;
+  /** Lines read from an access FIFO (main.ts reads the FIFOs: their bytes go to one reader only). */
+  fifoLines(which: 'add' | 'delete', text: string): void;
 }
 
 /** `file` as the tracker opens it: relative names are found from --rootdir (-d), where it runs after binding. */
@@ -71,8 +74,11 @@ function accessPolicy(config: Config, log: Logger): AccessPolicy | null {
     config.allowedDir === ''
       ? undefined
       : new TorrentDir(resolveFile(config, config.allowedDir), config.parseDirInterval, log);
-  if (!whitelist && !blacklist && !allowedDir) return null;
-  return new AccessPolicy({ whitelist, blacklist, allowedDir });
+  const fifo = (name: string) => (name === '' ? undefined : new HashChangeset(resolveFile(config, name), log));
+  const fifoAdd = fifo(config.fifoAdd);
+  const fifoDelete = fifo(config.fifoDelete);
+  if (!whitelist && !blacklist && !allowedDir && !fifoAdd && !fifoDelete) return null;
+  return new AccessPolicy({ whitelist, blacklist, allowedDir, fifoAdd, fifoDelete });
 }
 
 /**
@@ -210,6 +216,7 @@ export async function serve(
       tracker.catchUp();
       return encodeState(store, clock);
     },
+    fifoLines: (which, text) => access?.fifoLines(which, text),
   };
 }
 

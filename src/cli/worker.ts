@@ -12,6 +12,10 @@ if (port === null) throw new Error('worker.ts runs only as a worker thread');
 const post = (m: WorkerMessage, transfer: ArrayBuffer[] = []) => port.postMessage(m, transfer);
 
 async function answer(running: Running, m: WorkerRequest): Promise<void> {
+  if (m.type === 'fifo') {
+    running.fifoLines(m.which, m.text);
+    return;
+  }
   try {
     if (m.type === 'stop') {
       await running.stop();

@@ -27,7 +27,9 @@ export type WorkerMessage =
   | { type: 'done'; request: number; bytes?: Uint8Array; error?: string };
 
 /** What this thread asks of a worker; each request is answered with a 'done' of the same number. */
-export type WorkerRequest = { type: 'stop' | 'close' | 'reload' | 'snapshot'; request: number };
+export type WorkerRequest =
+  | { type: 'stop' | 'close' | 'reload' | 'snapshot'; request: number }
+  | { type: 'fifo'; which: 'add' | 'delete'; text: string };
 
 const WORKER_URL = new URL('./worker.ts', import.meta.url);
 
@@ -61,7 +63,7 @@ export async function startWorkers(
     { resolve: (m: WorkerMessage & { type: 'done' }) => void; reject: (e: Error) => void }
   >();
   /** Asks `worker` to do `type`; resolves with its answer, rejects if it exits first. */
-  const ask = (worker: Worker, type: WorkerRequest['type']) =>
+  const ask = (worker: Worker, type: 'stop' | 'close' | 'reload' | 'snapshot') =>
     new Promise<WorkerMessage & { type: 'done' }>((resolve, reject) => {
       const request = nextRequest++;
       pending.set(request, { resolve, reject });
@@ -124,6 +126,9 @@ export async function startWorkers(
     snapshot: async () => {
       const { bytes } = await ask(workers[0], 'snapshot');
       return Buffer.from(bytes?.buffer ?? new ArrayBuffer(0), bytes?.byteOffset, bytes?.byteLength);
+    },
+    fifoLines: (which, text) => {
+      for (const w of workers) w.postMessage({ type: 'fifo', which, text } satisfies WorkerRequest);
     },
   };
 }

@@ -4,7 +4,16 @@
 
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, readlinkSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  renameSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
@@ -122,6 +131,41 @@ describe('access lists', () => {
       await s.stop();
       assert.equal(refusedKept, 0, 'hash 1 was refused while lists were reloaded');
       assert.ok(requests > 50, `the load kept going (${requests} announces)`);
+    }
+  });
+
+  test('access FIFOs add and remove hashes until SIGHUP, with two workers', async () => {
+    const dir = runDir();
+    writeFileSync(path.join(dir, 'white.txt'), `${hex(1)}\n`);
+    execFileSync('mkfifo', [path.join(dir, 'add'), path.join(dir, 'delete')]);
+    const conf = path.join(dir, 'opentracker.conf');
+    writeFileSync(conf, 'access.whitelist white.txt\naccess.fifo_add add\naccess.fifo_delete delete\n');
+    const port = await freePort();
+    const s = await spawnSwarmd(['-f', conf, '-d', dir, '-i', HOST, '-p', `${port}`, '--workers', '2'], HOST, port);
+    try {
+      assert.ok(refused(await announce(s, hashOf(2), 6001)));
+      writeFileSync(path.join(dir, 'add'), `${hex(2)}\n`);
+      writeFileSync(path.join(dir, 'delete'), `${hex(1)}\n`);
+      // Every worker has the change: several announces, over fresh connections spread across the workers.
+      await until('hash 2 is allowed and hash 1 refused everywhere', async () => {
+        for (let k = 0; k < 6; k++) {
+          if (refused(await announce(s, hashOf(2), 6001 + k)) || !refused(await announce(s, hashOf(1), 6001 + k))) {
+            return false;
+          }
+        }
+        return true;
+      });
+      s.proc.kill('SIGHUP');
+      await until('SIGHUP cleared the changesets', async () => {
+        for (let k = 0; k < 6; k++) {
+          if (!refused(await announce(s, hashOf(2), 6001 + k)) || refused(await announce(s, hashOf(1), 6001 + k))) {
+            return false;
+          }
+        }
+        return true;
+      });
+    } finally {
+      await s.stop();
     }
   });
 
@@ -350,10 +394,15 @@ describe('process', () => {
       port,
     );
     try {
-      const status = readFileSync(`/proc/${s.proc.pid}/status`, 'utf8');
       const nobody = Number(execFileSync('id', ['-u', 'nobody']).toString());
-      const uids = (/^Uid:\s+(.*)$/m.exec(status)?.[1] ?? '').split(/\s+/).map(Number);
-      assert.deepEqual(uids, [nobody, nobody, nobody, nobody], 'real, effective, saved and filesystem uid');
+      // Every thread (the workers, libuv's pool) changed user, not only the main one.
+      const tasks = readdirSync(`/proc/${s.proc.pid}/task`);
+      assert.ok(tasks.length > 3, `${tasks.length} threads`);
+      for (const task of tasks) {
+        const status = readFileSync(`/proc/${s.proc.pid}/task/${task}/status`, 'utf8');
+        const uids = (/^Uid:\s+(.*)$/m.exec(status)?.[1] ?? '').split(/\s+/).map(Number);
+        assert.deepEqual(uids, [nobody, nobody, nobody, nobody], `thread ${task}: real, effective, saved, fs uid`);
+      }
       assert.equal(readlinkSync(`/proc/${s.proc.pid}/cwd`), dir);
       assert.ok(!refused(await announce(s, hashOf(1), 6001)));
     } finally {
