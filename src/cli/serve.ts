@@ -7,6 +7,7 @@ import { HashListFile } from '../access/list-file.ts';
 import { AccessPolicy } from '../access/policy.ts';
 import { TorrentDir } from '../access/torrent-dir.ts';
 import { type Config, listeners } from '../config/config.ts';
+import { formatHostPort } from '../config/values.ts';
 import type { Logger } from '../log.ts';
 import { HttpHandler } from '../net/http-handler.ts';
 import { HttpServer } from '../net/http-server.ts';
@@ -178,7 +179,6 @@ export async function serve(
   };
   try {
     for (const { protocol, host, port, optional } of listeners(config)) {
-      const shown = host.includes(':') ? `[${host}]` : host;
       try {
         if (protocol === 'http') {
           const native = config.httpIo === 'native' || (config.httpIo === 'auto' && nativeTcp !== null);
@@ -186,12 +186,15 @@ export async function serve(
           await server.listen(port, host, share !== null);
           httpServers.push(server);
           const io = native ? 'native' : 'net';
-          startLog.info({ address: `http://${shown}:${port}/announce`, io }, 'HTTP tracker listening');
+          startLog.info({ address: `http://${formatHostPort(host, port)}/announce`, io }, 'HTTP tracker listening');
         } else {
           const workers = share?.rings.length ?? 1;
           const udp = await listenUdp(udpHandler, host, port, log, { io: config.udpIo, workers });
           udpListeners.push(udp);
-          startLog.info({ address: `udp://${shown}:${port}/announce`, io: udp.io }, 'UDP tracker listening');
+          startLog.info(
+            { address: `udp://${formatHostPort(host, port)}/announce`, io: udp.io },
+            'UDP tracker listening',
+          );
         }
       } catch (err) {
         if (!skippable(err, optional)) throw err;

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { type Config, defaultConfig, listeners } from './config.ts';
 import { applyConfigFile, type ConfigProblem } from './opentracker-conf.ts';
-import { checkNetwork, parsePort } from './values.ts';
+import { checkNetwork, formatHostPort, parsePort } from './values.ts';
 
 export type { Config } from './config.ts';
 
@@ -265,30 +265,20 @@ function applyShort(state: ParseState, letter: string, value: string): void {
   if (typeof port === 'string') throw new UsageError(`-${letter}: ${port}`);
   if (letter === 's') {
     const host = state.address === '' ? '0.0.0.0' : state.address;
-    config.livesyncListen = `${host.includes(':') ? `[${host}]` : host}:${port}`;
+    config.livesyncListen = formatHostPort(host, port);
     return;
   }
   config.listen.push({ protocol: letter === 'p' ? 'http' : 'udp', host: state.address, port });
 }
 
 function applyFlag(state: ParseState, spec: FlagSpec, value: string): void {
-  const { config } = state;
-  const flag = spec.short ? `-${spec.short}/--${spec.name}` : `--${spec.name}`;
-  if (spec.listener) state.longListener = true;
   if (spec.name === 'config') {
     readConfigFile(state, value);
     return;
   }
-  if (spec.name === 'admin') {
-    const checked = checkNetwork(value);
-    if (typeof checked !== 'string') throw new UsageError(`${flag}: ${checked.error}`);
-    config.statsNetworks.push(checked);
-    config.proxyNetworks.push(checked);
-    config.livesyncNodes.push(checked);
-    return;
-  }
-  const reason = setValue(config, spec, value);
-  if (reason !== null) throw new UsageError(`${flag}: ${reason}`);
+  const reason = applyOption(state, spec, value);
+  if (reason !== null)
+    throw new UsageError(`${spec.short ? `-${spec.short}/--${spec.name}` : `--${spec.name}`}: ${reason}`);
 }
 
 function readConfigFile(state: ParseState, file: string): void {
@@ -304,24 +294,16 @@ function readConfigFile(state: ParseState, file: string): void {
   const long = (name: string, value: string): string | null => {
     const spec = FLAGS.find((f) => f.name === name);
     if (spec === undefined || spec.name === 'version' || spec.name === 'config') return `unknown option '${name}'`;
-    if (spec.listener) state.longListener = true;
-    if (spec.name === 'admin') {
-      const checked = checkNetwork(value);
-      if (typeof checked !== 'string') return checked.error;
-      state.config.statsNetworks.push(checked);
-      state.config.proxyNetworks.push(checked);
-      state.config.livesyncNodes.push(checked);
-      return null;
-    }
-    if (spec.kind === 'flag') {
-      if (!/^(yes|no|true|false|on|off|1|0)$/.test(value)) return `'${value}' is not yes or no`;
-      (state.config[spec.key as ConfigKey] as boolean) = /^(yes|true|on|1)$/.test(value);
-      return null;
-    }
-    return setValue(state.config, spec, value);
+    return applyOption(state, spec, value);
   };
   state.problems.push(...applyConfigFile(file, text, state.config, long));
   state.files.pop();
+}
+
+/** Applies a long option, from the command line or a `swarmd.NAME` line; returns a reason when it does not apply. */
+function applyOption(state: ParseState, spec: FlagSpec, value: string): string | null {
+  if (spec.listener) state.longListener = true;
+  return setValue(state.config, spec, value);
 }
 
 /** Sets `spec`'s field from `value`; returns a reason when the value is not acceptable. */
@@ -329,7 +311,9 @@ function setValue(config: Config, spec: FlagSpec, value: string): string | null 
   const key = spec.key as ConfigKey;
   switch (spec.kind) {
     case 'flag':
-      (config[key] as boolean) = true;
+      // No value on the command line; yes or no on a config file's `swarmd.NAME` line.
+      if (!/^(|yes|no|true|false|on|off|1|0)$/.test(value)) return `'${value}' is not yes or no`;
+      (config[key] as boolean) = !/^(no|false|off|0)$/.test(value);
       return null;
     case 'host':
       // '' (as seed 001's default) means every address.
@@ -355,7 +339,9 @@ function setValue(config: Config, spec: FlagSpec, value: string): string | null 
     case 'network': {
       const checked = checkNetwork(value);
       if (typeof checked !== 'string') return checked.error;
-      (config[key] as string[]).push(checked);
+      // -A (no field of its own) gives every right a network can have.
+      const lists = spec.key === undefined ? (['statsNetworks', 'proxyNetworks', 'livesyncNodes'] as const) : [key];
+      for (const list of lists) (config[list] as string[]).push(checked);
       return null;
     }
     default: {

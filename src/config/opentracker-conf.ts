@@ -4,7 +4,7 @@
 // does), so one stray line does not take a tracker down.
 
 import type { Config } from './config.ts';
-import { checkNetwork, OPENTRACKER_PORT, parseHostPort } from './values.ts';
+import { checkNetwork, formatHostPort, OPENTRACKER_PORT, parseHostPort } from './values.ts';
 
 export interface ConfigProblem {
   file: string;
@@ -73,7 +73,7 @@ const KEYS: Record<string, Setter> = {
   'livesync.cluster.listen': (config, value) => {
     const hp = parseHostPort(value, 9696);
     if (typeof hp === 'string') return hp;
-    config.livesyncListen = `${hp.host.includes(':') ? `[${hp.host}]` : hp.host}:${hp.port}`;
+    config.livesyncListen = formatHostPort(hp.host, hp.port);
     return null;
   },
   'livesync.cluster.node_ip': network('livesyncNodes'),

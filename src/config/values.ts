@@ -11,10 +11,9 @@ export function parsePort(text: string): number | string {
   return Number(text);
 }
 
-/** An IP address ('' is not one). */
-export function parseAddress(text: string): string | { error: string } {
-  const bare = text.startsWith('[') && text.endsWith(']') ? text.slice(1, -1) : text;
-  return isIP(bare) === 0 ? { error: `'${text}' is not an IP address` } : bare;
+/** `host:port`, with an IPv6 host in brackets. */
+export function formatHostPort(host: string, port: number): string {
+  return `${host.includes(':') ? `[${host}]` : host}:${port}`;
 }
 
 /**

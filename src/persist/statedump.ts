@@ -9,6 +9,7 @@ import { readFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { gunzip as gunzipCallback } from 'node:zlib';
 import type { Logger } from '../log.ts';
+import { decodeHexHash, excerpt, forEachLine, hexDigits, isBlank, LineProblems, show } from '../protocol/text-lines.ts';
 import type { SwarmStore } from '../swarm/store.ts';
 import type { Clock } from '../tracker/clock.ts';
 
@@ -43,8 +44,6 @@ export interface StatedumpLoad {
   problems: number;
 }
 
-/** Problems listed one by one; beyond this, one more entry counts the rest (a binary file must not make millions). */
-const MAX_LISTED_PROBLEMS = 100;
 /** Both numbers are kept in 32 bits: the store's download counter is a Uint32Array, and minutes fit until 10136. */
 const MAX_VALUE = 0xffffffff;
 /** A gzipped dump (opentracker gzips its HTTP reply) is inflated up to this size; ~17 million torrents. */
@@ -53,20 +52,9 @@ const MAX_INFLATED = 1 << 30;
 const MAX_AGE = 2 ** 30;
 
 const HASH_DIGITS = 40;
-const LF = 0x0a;
-const CR = 0x0d;
 const COLON = 0x3a;
 
-/** The value of each byte as a hex digit, or -1. */
-const HEX = new Int8Array(256).fill(-1);
-for (let d = 0; d < 10; d++) HEX[0x30 + d] = d;
-for (let d = 0; d < 6; d++) {
-  HEX[0x41 + d] = 10 + d;
-  HEX[0x61 + d] = 10 + d;
-}
-
 const isDigit = (b: number): boolean => b >= 0x30 && b <= 0x39;
-const isBlank = (b: number): boolean => b === 0x20 || b === 0x09 || b === 0x0b || b === 0x0c;
 
 /** Called for each good line: the hash is `hash[0…20]`, a buffer reused from line to line. */
 type Visit = (hash: Buffer, baseMinutes: number, downloaded: number) => void;
@@ -130,33 +118,17 @@ export async function loadStatedump(
 
 /** Walks the lines: good ones go to `visit`, bad ones become problems (the first 100 listed). */
 function scan(text: Uint8Array, file: string, visit: Visit): { problems: StatedumpProblem[]; total: number } {
-  const problems: StatedumpProblem[] = [];
-  let total = 0;
+  const problems = new LineProblems();
   const hash = Buffer.alloc(20);
   const numbers = [0, 0];
-  let line = 1;
-  for (let start = 0; start < text.length; line++) {
-    let nl = text.indexOf(LF, start);
-    const last = nl < 0;
-    if (last) nl = text.length;
-    const end = nl > start && text[nl - 1] === CR ? nl - 1 : nl;
+  forEachLine(text, (start, end, line, last) => {
     const reason = lineProblem(text, start, end, hash, numbers);
     if (reason === null) visit(hash, numbers[0], numbers[1]);
     else if (reason !== BLANK) {
-      if (total < MAX_LISTED_PROBLEMS) {
-        const unfinished = last ? ' (the last line has no newline: was the file cut short?)' : '';
-        problems.push({ file, line, reason: reason + unfinished });
-      } else if (total === MAX_LISTED_PROBLEMS) {
-        problems.push({ file, line, reason: '' }); // filled in below, once the rest are counted
-      }
-      total++;
+      problems.add(line, reason + (last ? ' (the last line has no newline: was the file cut short?)' : ''));
     }
-    start = nl + 1;
-  }
-  if (total > MAX_LISTED_PROBLEMS) {
-    problems[MAX_LISTED_PROBLEMS].reason = `${total - MAX_LISTED_PROBLEMS} more problems from here on, not listed`;
-  }
-  return { problems, total };
+  });
+  return { problems: problems.finish().map((p) => ({ file, ...p })), total: problems.total };
 }
 
 /** Marks a blank line in lineProblem()'s result. */
@@ -171,14 +143,13 @@ function lineProblem(text: Uint8Array, start: number, end: number, hash: Buffer,
   while (i < end && isBlank(text[i])) i++;
   if (i === end) return BLANK;
 
-  let digits = 0;
-  while (start + digits < end && HEX[text[start + digits]] >= 0) digits++;
+  const digits = hexDigits(text, start, end, end - start);
   const next = start + digits;
   if (digits < HASH_DIGITS && next < end && text[next] !== COLON) {
     return `non-hex character ${show(text, next, next + 1)} at column ${digits + 1} of the info hash`;
   }
   if (digits !== HASH_DIGITS) return `expected an info hash of ${HASH_DIGITS} hex digits, found ${digits}`;
-  for (let b = 0; b < 20; b++) hash[b] = (HEX[text[start + 2 * b]] << 4) | HEX[text[start + 2 * b + 1]];
+  decodeHexHash(text, start, hash, 0);
 
   let at = next;
   for (let field = 0; field < 2; field++) {
@@ -204,20 +175,4 @@ function lineProblem(text: Uint8Array, start: number, end: number, hash: Buffer,
   }
   if (at < end) return `unexpected ${excerpt(text, at, end)} after the downloaded count at column ${at - start + 1}`;
   return null;
-}
-
-/** At most 16 bytes from `start`, quoted, with an ellipsis when there is more. */
-function excerpt(text: Uint8Array, start: number, end: number): string {
-  const shown = Math.min(end, start + 16);
-  return shown < end ? `${show(text, start, shown).slice(0, -1)}…'` : show(text, start, shown);
-}
-
-/** Bytes as printable ASCII, others as \xNN, between single quotes. */
-function show(text: Uint8Array, start: number, end: number): string {
-  let s = '';
-  for (let i = start; i < end; i++) {
-    const b = text[i];
-    s += b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, '0')}`;
-  }
-  return `'${s}'`;
 }

@@ -33,7 +33,7 @@ export function scanQuery(src: Uint8Array, start: number, end: number, visit: Pa
   }
 }
 
-function hexValue(c: number): number {
+export function hexValue(c: number): number {
   if (c >= 0x30 && c <= 0x39) return c - 0x30;
   const lower = c | 0x20;
   if (lower >= 0x61 && lower <= 0x66) return lower - 0x61 + 10;

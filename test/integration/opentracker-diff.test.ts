@@ -513,6 +513,18 @@ function xmlValues(xml: string): Map<string, string> {
 
 // ===============================================================================================================
 
+/** A statedump's lines as [HEX40, base, downloaded], each checked to have that form. */
+function statedumpLines(text: string): [string, string, string][] {
+  return text
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => {
+      const m = /^([0-9A-F]{40}):(\d+):(\d+)$/.exec(line);
+      assert.ok(m, `statedump line ${JSON.stringify(line)}`);
+      return [m[1], m[2], m[3]];
+    });
+}
+
 describe('opentracker and swarmd, same config and flags', { skip }, () => {
   let pair: Pair | undefined;
   let p: Pair;
@@ -896,15 +908,10 @@ describe('opentracker and swarmd, same config and flags', { skip }, () => {
     // statedump: the same hashes and downloaded counts; base (minutes since the epoch) near now on both.
     const nowMinutes = Math.floor(Date.now() / 60000);
     const dumpRows = (text: string) =>
-      text
-        .split('\n')
-        .filter(Boolean)
-        .map((line) => {
-          const m = /^([0-9A-F]{40}):(\d+):(\d+)$/.exec(line);
-          assert.ok(m, `statedump line ${JSON.stringify(line)}`);
-          assert.ok(Math.abs(Number(m[2]) - nowMinutes) <= 2, `base ${m[2]}, now ${nowMinutes}`);
-          return `${m[1]}:${m[3]}`;
-        });
+      statedumpLines(text).map(([hash, base, downloaded]) => {
+        assert.ok(Math.abs(Number(base) - nowMinutes) <= 2, `base ${base}, now ${nowMinutes}`);
+        return `${hash}:${downloaded}`;
+      });
     const dump = await stats('mode=statedump');
     assert.deepEqual(dumpRows(dump.ot), [`${HEX(A)}:2`, `${HEX(B)}:0`, `${HEX(D)}:1`]);
     assert.deepEqual(dumpRows(dump.sw), dumpRows(dump.ot));
@@ -1356,16 +1363,7 @@ describe('opentracker and swarmd loading the same statedump (-l)', { skip }, () 
 
   /** A statedump as HEX → `base:downloaded`. */
   const dumpRows = (text: string): Map<string, string> =>
-    new Map(
-      text
-        .split('\n')
-        .filter(Boolean)
-        .map((line) => {
-          const m = /^([0-9A-F]{40}):(\d+):(\d+)$/.exec(line);
-          assert.ok(m, `statedump line ${JSON.stringify(line)}`);
-          return [m[1], `${m[2]}:${m[3]}`];
-        }),
-    );
+    new Map(statedumpLines(text).map(([hash, base, downloaded]) => [hash, `${base}:${downloaded}`]));
   const dump = async (side: Side) => dumpRows((await httpGet(side, '/stats?mode=statedump')).plain.toString('latin1'));
 
   before(async () => {
