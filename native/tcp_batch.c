@@ -42,8 +42,11 @@ typedef struct {
   uint8_t *out;     // bytes the kernel has not taken yet
   uint32_t out_len, out_cap;
   int held, queued, close_after, eof;
+  int answered;     // a request of this connection was answered: from then on an empty buffer is an idle keep-alive
   uint32_t events;  // what epoll watches for this connection now
-  uint64_t first_byte, last_active;  // monotonic ms: the head's first byte; the last read or write progress
+  // monotonic ms: when the request head began (its first byte, or the accept for a connection's first request); the
+  // last read or write progress
+  uint64_t first_byte, last_active;
 } conn;
 
 typedef struct {
@@ -211,12 +214,12 @@ static void do_accept(server *s) {
     c->fd = fd;  // TCP_NODELAY comes from the listening socket
     s->accepted++;
     c->in_len = 0;
-    c->held = c->queued = c->close_after = c->eof = 0;
+    c->held = c->queued = c->close_after = c->eof = c->answered = 0;
     c->events = EPOLLIN;
     memset(c->addr, 0, 16);
     if (ss.ss_family == AF_INET) memcpy(c->addr, &((struct sockaddr_in *)&ss)->sin_addr, 4);
     else memcpy(c->addr, &((struct sockaddr_in6 *)&ss)->sin6_addr, 16);
-    c->last_active = now_ms(s);
+    c->last_active = c->first_byte = now_ms(s);
     s->nconns++;
     struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)id};
     epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev);
@@ -230,7 +233,8 @@ static void do_read(server *s, int id) {
   while (c->fd >= 0 && c->in_len < IN_CAP) {
     ssize_t n = read(c->fd, c->in + c->in_len, IN_CAP - c->in_len);
     if (n > 0) {
-      if (c->in_len == 0) c->first_byte = now_ms(s);
+      // The first request's time runs from the accept: a client cannot buy more by sending its first byte late.
+      if (c->in_len == 0 && c->answered) c->first_byte = now_ms(s);
       c->in_len += (uint32_t)n;
       c->last_active = now_ms(s);
       if ((size_t)n < IN_CAP - c->in_len + (size_t)n) break;  // short read: drained
@@ -307,6 +311,7 @@ static void run_batches(server *s) {
         memmove(c->in, c->in + used, c->in_len - used);
         c->in_len -= (uint32_t)used;
         c->first_byte = now_ms(s);
+        c->answered = 1;
       }
       int32_t len = s->out_length[i];
       int flags = s->out_flags[i];
@@ -467,8 +472,9 @@ static napi_value js_send(napi_env env, napi_callback_info info) {
   return out;
 }
 
-// sweep(headMs, idleMs): closes connections whose request head is late, that sat idle too long, or whose reply the
-// client stopped reading for as long; a held one is answering and is spared. Returns how many it closed.
+// sweep(headMs, idleMs): closes connections whose request head is late (the first one counted from the accept, so a
+// connection that never sends is cut off as soon), that sat idle too long, or whose reply the client stopped reading
+// for as long; a held one is answering and is spared. Returns how many it closed.
 static napi_value js_sweep(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2], out;
@@ -489,7 +495,7 @@ static napi_value js_sweep(napi_env env, napi_callback_info info) {
   for (uint32_t i = 0; s->lfd >= 0 && i < s->cap; i++) {
     conn *c = &s->conns[i];
     if (c->fd < 0 || c->held) continue;
-    int late_head = c->in_len > 0 && c->out_len == 0 && now - c->first_byte > (uint64_t)head_ms;
+    int late_head = (c->in_len > 0 || !c->answered) && c->out_len == 0 && now - c->first_byte > (uint64_t)head_ms;
     if (late_head || now - c->last_active > (uint64_t)idle_ms) {
       conn_close(s, (int)i);
       closed++;

@@ -5,15 +5,23 @@ import { availableParallelism } from 'node:os';
 import { readFifo } from './access/fifo.ts';
 import { dropPrivileges } from './cli/privileges.ts';
 import { type Running, resolveFile, serve } from './cli/serve.ts';
+import { createNotifier } from './cli/systemd.ts';
 import { startWorkers } from './cli/workers.ts';
 import { helpText, type Parsed, parseArgs, UsageError } from './config/cli.ts';
 import { createLogger } from './log.ts';
+import { TlsCredentials } from './net/tls-credentials.ts';
 import { readStateFile, StateSaver } from './persist/state-file.ts';
 import { VERSION } from './version.ts';
 
 function fail(message: string, code: number): never {
   process.stderr.write(`swarmd: ${message}\n`);
   process.exit(code);
+}
+
+// `swarmd query …` is the query tool (also installed as swarmd-query), not the tracker.
+if (process.argv[2] === 'query') {
+  const { runQuery } = await import('./cli/query/main.ts');
+  process.exit(await runQuery(process.argv.slice(3)));
 }
 
 let parsed: Parsed;
@@ -31,17 +39,24 @@ if (parsed.kind === 'version') {
   process.stdout.write(`${VERSION}\n`);
   process.exit(0);
 }
-const { config, problems } = parsed;
-const log = createLogger(config.verbose);
+const { config, problems, warnings } = parsed;
+const log = createLogger(config);
+// systemd (Type=notify): ready, reloading and stopping; nothing at all when not started by systemd.
+const notifier = createNotifier(log);
 for (const p of problems) log.warn({ file: p.file, line: p.line }, `config file: ${p.reason}`);
-if (config.livesyncListen !== '') log.warn('live sync (livesync.*, -s) is not supported yet; ignored');
+for (const warning of warnings) log.warn(warning);
 
 let running: Running | null = null;
-// Registered before start-up: a SIGHUP's default action would kill the process; the lists load as it starts anyway.
+let credentials: TlsCredentials | null = null;
+/** What `systemctl status` shows once serving. */
+let status = '';
+// Registered before start-up: a SIGHUP's default action would kill the process; everything loads as it starts anyway.
 process.on('SIGHUP', () => {
   if (running === null) return;
-  log.info('SIGHUP: reloading access lists');
-  running.reloadAccess().catch((err) => log.error({ err }, 'reloading access lists failed'));
+  log.info('SIGHUP: reloading access lists and the TLS certificate');
+  void notifier.reloading();
+  const access = running.reloadAccess().catch((err) => log.error({ err }, 'reloading access lists failed'));
+  void Promise.all([access, credentials?.reload('SIGHUP')]).then(() => notifier.reloaded(status));
 });
 try {
   // availableParallelism() honours the CPU affinity mask (e.g. taskset), not just the core count.
@@ -52,7 +67,13 @@ try {
     log.warn({ workers, cpus }, 'more workers than CPUs this process may run on; they will share CPUs');
   }
   const saved = config.stateFile === '' ? null : await readStateFile(resolveFile(config, config.stateFile), log);
-  const started = workers === 1 ? await serve(config, log, saved) : await startWorkers(config, workers, log, saved);
+  if (config.httpsPort !== 0) {
+    const [cert, key] = [config.cert, config.key].map((file) => resolveFile(config, file));
+    credentials = await TlsCredentials.load(cert, key, log, (pair) => running?.setTlsPair(pair));
+  }
+  const preloaded = { saved, tls: credentials?.current.pair ?? null };
+  const started =
+    workers === 1 ? await serve(config, log, preloaded) : await startWorkers(config, workers, log, preloaded);
   try {
     dropPrivileges(config, log);
   } catch (err) {
@@ -60,7 +81,9 @@ try {
     throw err;
   }
   running = started;
+  status = `serving with ${workers} worker${workers === 1 ? '' : 's'}`;
   log.info({ workers }, 'swarmd ready');
+  void notifier.ready(status);
 } catch (err) {
   const e = err as NodeJS.ErrnoException & { address?: string; port?: number };
   if (e.code === 'EADDRINUSE') fail(`address in use: ${e.address}:${e.port}`, 1);
@@ -70,6 +93,7 @@ try {
 }
 
 const serving = running as Running;
+credentials?.watch();
 // The access FIFOs are read here, once, whatever the number of workers (a FIFO's bytes go to one reader only).
 const stopFifos = (['add', 'delete'] as const)
   .map((which) => ({ which, file: which === 'add' ? config.fifoAdd : config.fifoDelete }))
@@ -86,8 +110,10 @@ async function shutdown(signal: string): Promise<void> {
   if (stopping) return;
   stopping = true;
   log.info({ signal }, 'shutting down');
+  void notifier.stopping();
   // Stop taking requests first, so the state written is the last state.
   for (const stop of stopFifos) stop();
+  credentials?.close();
   await serving.closeListeners();
   if (saver !== null) {
     saver.stop();

@@ -2,9 +2,8 @@
 // reload builds the new set aside and swaps it in with one assignment, and a reload that finds the file unreadable or
 // with any problem (a half-written file looks like that) keeps the last good list.
 
-import { type FSWatcher, watch } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { basename, dirname } from 'node:path';
+import { FileWatch } from '../file-watch.ts';
 import type { Logger } from '../log.ts';
 import { type HashListProblem, parseHashList } from './hash-list.ts';
 import { HashSet } from './hash-set.ts';
@@ -24,8 +23,7 @@ export class HashListFile {
   private tail: Promise<unknown> = Promise.resolve();
   /** A reload queued behind a running read and not started yet: later requests join it. */
   private queued: Promise<boolean> | null = null;
-  private watcher: FSWatcher | null = null;
-  private timer: NodeJS.Timeout | null = null;
+  private watcher: FileWatch | null = null;
 
   constructor(path: string, log: Logger, options: HashListFileOptions = {}) {
     this.path = path;
@@ -79,20 +77,15 @@ export class HashListFile {
     return queued;
   }
 
-  /**
-   * Reloads when the file changes. The parent directory is watched, not the file: an editor or `mv` that replaces the
-   * file by renaming another onto it leaves a watch on the old file blind.
-   */
+  /** Reloads when the file changes (see file-watch.ts). */
   watch(): void {
     if (this.watcher !== null) return;
-    const name = basename(this.path);
-    this.watcher = watch(dirname(this.path), { persistent: false }, (_event, changed) => {
-      // Some platforms do not name the file; then any change in the directory may be ours.
-      if (changed === null || changed === name) this.changed();
-    });
-    this.watcher.on('error', (e) => {
-      this.log.error({ file: this.path, reason: e.message }, 'watching the access list failed; reload with SIGHUP');
-      this.close();
+    this.watcher = new FileWatch([this.path], () => void this.reload('file changed'), {
+      debounceMs: this.debounceMs,
+      failed: (reason) => {
+        this.log.error({ file: this.path, reason }, 'watching the access list failed; reload with SIGHUP');
+        this.watcher = null;
+      },
     });
   }
 
@@ -100,16 +93,6 @@ export class HashListFile {
   close(): void {
     this.watcher?.close();
     this.watcher = null;
-    if (this.timer !== null) clearTimeout(this.timer);
-    this.timer = null;
-  }
-
-  private changed(): void {
-    if (this.timer !== null) clearTimeout(this.timer);
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      void this.reload('file changed');
-    }, this.debounceMs).unref();
   }
 
   private serialize<T>(job: () => Promise<T>): Promise<T> {

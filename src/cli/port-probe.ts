@@ -32,6 +32,6 @@ function probeUdp(host: string, port: number): Promise<void> {
 }
 
 /** Checks that no other socket holds `port` of `protocol` on `host`. */
-export function assertPortFree(protocol: 'http' | 'udp', host: string, port: number): Promise<void> {
-  return protocol === 'http' ? probeTcp(host, port) : probeUdp(host, port);
+export function assertPortFree(protocol: 'http' | 'https' | 'udp', host: string, port: number): Promise<void> {
+  return protocol === 'udp' ? probeUdp(host, port) : probeTcp(host, port);
 }

@@ -1,6 +1,6 @@
 // -d DIR and -u USER: after every socket is bound, change to the directory and, when started as root, become the
 // user (its groups, then its group, then its uid: in that order, or the later calls are no longer allowed). Node
-// has no chroot(2); docs/deploy-opentracker.md shows the systemd settings that confine the process instead.
+// has no chroot(2); docs/deploy.md (privilege drop and chroot) shows the systemd settings that confine it instead.
 
 import { execFileSync } from 'node:child_process';
 import type { Config } from '../config/config.ts';

@@ -10,9 +10,10 @@ import { type Config, listeners } from '../config/config.ts';
 import { formatHostPort } from '../config/values.ts';
 import type { Logger } from '../log.ts';
 import { HttpHandler } from '../net/http-handler.ts';
-import { HttpServer } from '../net/http-server.ts';
+import { HttpServer, type HttpServerOptions } from '../net/http-server.ts';
 import { NativeHttpServer } from '../net/native-http-server.ts';
 import { nativeTcp } from '../net/native-tcp-addon.ts';
+import type { TlsPair } from '../net/tls-credentials.ts';
 import { UdpHandler } from '../net/udp-handler.ts';
 import { listenUdp, type UdpListener } from '../net/udp-server.ts';
 import { type DecodedState, encodeState, restoreState } from '../persist/state-file.ts';
@@ -59,6 +60,14 @@ export interface Running {
   snapshot(): Promise<Buffer>;
   /** Lines read from an access FIFO (main.ts reads the FIFOs: their bytes go to one reader only). */
   fifoLines(which: 'add' | 'delete', text: string): void;
+  /** A new HTTPS certificate and key (checked by main.ts's TlsCredentials), for the connections to come. */
+  setTlsPair(pair: TlsPair): void;
+}
+
+/** What the main thread read once at start, for every worker: the state file and the HTTPS pair. */
+export interface Preloaded {
+  saved: DecodedState | null;
+  tls: TlsPair | null;
 }
 
 /** `file` as the tracker opens it: relative names are found from --rootdir (-d), where it runs after binding. */
@@ -83,15 +92,16 @@ function accessPolicy(config: Config, log: Logger): AccessPolicy | null {
 }
 
 /**
- * Serves `config` in this thread; `share` when it is one of several workers. `saved`: the state file as read at
- * start (read once by the main thread, so that a corrupt one is set aside once).
+ * Serves `config` in this thread; `share` when it is one of several workers. `preloaded`: the state file and the
+ * HTTPS pair as read at start (once, by the main thread, so that a corrupt state file is set aside once).
  */
 export async function serve(
   config: Config,
   log: Logger,
-  saved: DecodedState | null,
+  preloaded: Preloaded,
   share: WorkerShare | null = null,
 ): Promise<Running> {
+  const { saved } = preloaded;
   const clock = new Clock(share?.clockOrigin).start();
   const store = new SwarmStore({ peerTtl: config.peerTtl });
   const counters = share === null ? new Counters() : new Counters(share.counters, share.index);
@@ -129,23 +139,25 @@ export async function serve(
   const fullScrape = new FullScrape(store, config.minInterval);
   const statsContext = { store, clock, counters, fullScrape, startedAt: Date.now(), version: VERSION };
   const udpHandler = new UdpHandler(tracker, new ConnectionIds(share?.connectionKey));
-  const httpHandler = new HttpHandler(
-    tracker,
-    fullScrape,
-    {
-      maxScrapeHashes: config.maxScrapeHashes,
-      fullScrape: config.fullScrape,
-      statsPath: config.statsPath,
-      redirectUrl: config.redirectUrl,
-      ipFromQuery: config.ipFromQuery,
-    },
-    {
-      stats: new StatsPage(statsContext),
-      metrics: createMetrics(statsContext),
-      statsNetworks: new NetworkList(config.statsNetworks.length > 0 ? config.statsNetworks : LOOPBACK),
-      clientAddress: new ClientAddressResolver(new NetworkList(config.proxyNetworks)),
-    },
-  );
+  const httpOptions = {
+    maxScrapeHashes: config.maxScrapeHashes,
+    fullScrape: config.fullScrape,
+    statsPath: config.statsPath,
+    redirectUrl: config.redirectUrl,
+    ipFromQuery: config.ipFromQuery,
+    httpsRedirect: '',
+  };
+  const httpServices = {
+    stats: new StatsPage(statsContext),
+    metrics: createMetrics(statsContext),
+    statsNetworks: new NetworkList(config.statsNetworks.length > 0 ? config.statsNetworks : LOOPBACK),
+    clientAddress: new ClientAddressResolver(new NetworkList(config.proxyNetworks)),
+  };
+  const httpHandler = new HttpHandler(tracker, fullScrape, httpOptions, httpServices);
+  // --redirect-http: plain HTTP only points at HTTPS.
+  const plainHandler = config.redirectHttp
+    ? new HttpHandler(tracker, fullScrape, { ...httpOptions, httpsRedirect: `https://${config.domain}` }, httpServices)
+    : httpHandler;
 
   // Expire idle torrents without touching them: a full pass over the table every `sweepEvery` seconds.
   const sweeper = setInterval(() => {
@@ -162,13 +174,21 @@ export async function serve(
     drainer = setInterval(() => tracker.catchUp(), DRAIN_INTERVAL_MS).unref();
   }
 
+  const connectionBounds: HttpServerOptions = {
+    maxHeadBytes: config.maxHeaderBytes,
+    headTimeoutMs: config.headerTimeout * 1000,
+    idleTimeoutMs: config.idleTimeout * 1000,
+    handshakeTimeoutMs: config.handshakeTimeout * 1000,
+  };
   const httpServers: (HttpServer | NativeHttpServer)[] = [];
+  const httpsServers: HttpServer[] = [];
   const udpListeners: UdpListener[] = [];
   const closeListeners = async () => {
     for (const s of udpListeners) s.close();
     udpListeners.length = 0;
-    await Promise.all(httpServers.map((s) => s.close()));
+    await Promise.all([...httpServers, ...httpsServers].map((s) => s.close()));
     httpServers.length = 0;
+    httpsServers.length = 0;
   };
   const stop = async () => {
     clearInterval(sweeper);
@@ -180,21 +200,34 @@ export async function serve(
   try {
     for (const { protocol, host, port, optional } of listeners(config)) {
       try {
+        const address = formatHostPort(host, port);
         if (protocol === 'http') {
           const native = config.httpIo === 'native' || (config.httpIo === 'auto' && nativeTcp !== null);
-          const server = native ? new NativeHttpServer(httpHandler, log) : new HttpServer(httpHandler, log);
+          const server = native
+            ? new NativeHttpServer(plainHandler, log, connectionBounds)
+            : new HttpServer(plainHandler, log, connectionBounds);
           await server.listen(port, host, share !== null);
           httpServers.push(server);
           const io = native ? 'native' : 'net';
-          startLog.info({ address: `http://${formatHostPort(host, port)}/announce`, io }, 'HTTP tracker listening');
+          if (config.redirectHttp) {
+            startLog.info(
+              { address: `http://${address}/`, to: `https://${config.domain}/`, io },
+              'HTTP→HTTPS redirect',
+            );
+          } else {
+            startLog.info({ address: `http://${address}/announce`, io }, 'HTTP tracker listening');
+          }
+        } else if (protocol === 'https') {
+          if (preloaded.tls === null) throw new Error('HTTPS listener without a certificate');
+          const server = new HttpServer(httpHandler, log, connectionBounds, preloaded.tls);
+          await server.listen(port, host, share !== null);
+          httpsServers.push(server);
+          startLog.info({ address: `https://${address}/announce` }, 'HTTPS tracker listening');
         } else {
           const workers = share?.rings.length ?? 1;
           const udp = await listenUdp(udpHandler, host, port, log, { io: config.udpIo, workers });
           udpListeners.push(udp);
-          startLog.info(
-            { address: `udp://${formatHostPort(host, port)}/announce`, io: udp.io },
-            'UDP tracker listening',
-          );
+          startLog.info({ address: `udp://${address}/announce`, io: udp.io }, 'UDP tracker listening');
         }
       } catch (err) {
         if (!skippable(err, optional)) throw err;
@@ -220,6 +253,9 @@ export async function serve(
       return encodeState(store, clock);
     },
     fifoLines: (which, text) => access?.fifoLines(which, text),
+    setTlsPair: (pair) => {
+      for (const server of httpsServers) server.setTlsPair(pair);
+    },
   };
 }
 

@@ -6,7 +6,7 @@ import { createLogger } from '../log.ts';
 import { type Running, serve } from './serve.ts';
 import type { WorkerData, WorkerMessage, WorkerRequest } from './workers.ts';
 
-const { config, share, saved } = workerData as WorkerData;
+const { config, share, preloaded } = workerData as WorkerData;
 const port = parentPort;
 if (port === null) throw new Error('worker.ts runs only as a worker thread');
 const post = (m: WorkerMessage, transfer: ArrayBuffer[] = []) => port.postMessage(m, transfer);
@@ -14,6 +14,10 @@ const post = (m: WorkerMessage, transfer: ArrayBuffer[] = []) => port.postMessag
 async function answer(running: Running, m: WorkerRequest): Promise<void> {
   if (m.type === 'fifo') {
     running.fifoLines(m.which, m.text);
+    return;
+  }
+  if (m.type === 'tls') {
+    running.setTlsPair(m.pair);
     return;
   }
   try {
@@ -35,9 +39,9 @@ async function answer(running: Running, m: WorkerRequest): Promise<void> {
   }
 }
 
-const log = createLogger(config.verbose).child({ worker: share.index });
+const log = createLogger(config).child({ worker: share.index });
 try {
-  const running = await serve(config, log, saved, share);
+  const running = await serve(config, log, preloaded, share);
   port.on('message', (m: WorkerRequest) => void answer(running, m));
   post({ type: 'ready' });
 } catch (err) {

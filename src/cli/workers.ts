@@ -7,17 +7,17 @@ import { randomBytes } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
 import { type Config, listeners } from '../config/config.ts';
 import type { Logger } from '../log.ts';
-import type { DecodedState } from '../persist/state-file.ts';
+import type { TlsPair } from '../net/tls-credentials.ts';
 import { createCounterBuffer } from '../stats/counters.ts';
 import { monotonicMs } from '../tracker/clock.ts';
 import { createRing } from '../tracker/replication.ts';
 import { assertPortFree } from './port-probe.ts';
-import { type Running, skippable, type WorkerShare } from './serve.ts';
+import { type Preloaded, type Running, skippable, type WorkerShare } from './serve.ts';
 
 export interface WorkerData {
   config: Config;
   share: WorkerShare;
-  saved: DecodedState | null;
+  preloaded: Preloaded;
 }
 
 /** What a worker posts to this thread. */
@@ -29,17 +29,13 @@ export type WorkerMessage =
 /** What this thread asks of a worker; each request is answered with a 'done' of the same number. */
 export type WorkerRequest =
   | { type: 'stop' | 'close' | 'reload' | 'snapshot'; request: number }
-  | { type: 'fifo'; which: 'add' | 'delete'; text: string };
+  | { type: 'fifo'; which: 'add' | 'delete'; text: string }
+  | { type: 'tls'; pair: TlsPair };
 
 const WORKER_URL = new URL('./worker.ts', import.meta.url);
 
 /** Starts `count` workers; resolves once all listen, rejects with the first start-up error (the others are stopped). */
-export async function startWorkers(
-  config: Config,
-  count: number,
-  log: Logger,
-  saved: DecodedState | null,
-): Promise<Running> {
+export async function startWorkers(config: Config, count: number, log: Logger, preloaded: Preloaded): Promise<Running> {
   for (const { protocol, host, port, optional } of listeners(config)) {
     try {
       await assertPortFree(protocol, host, port);
@@ -76,7 +72,7 @@ export async function startWorkers(
   };
 
   for (let index = 0; index < count; index++) {
-    const data: WorkerData = { config, saved, share: { index, rings, connectionKey, clockOrigin, counters } };
+    const data: WorkerData = { config, preloaded, share: { index, rings, connectionKey, clockOrigin, counters } };
     const worker = new Worker(WORKER_URL, { workerData: data });
     workers.push(worker);
     exited.push(new Promise<void>((resolve) => worker.once('exit', () => resolve())));
@@ -129,6 +125,9 @@ export async function startWorkers(
     },
     fifoLines: (which, text) => {
       for (const w of workers) w.postMessage({ type: 'fifo', which, text } satisfies WorkerRequest);
+    },
+    setTlsPair: (pair) => {
+      for (const w of workers) w.postMessage({ type: 'tls', pair } satisfies WorkerRequest);
     },
   };
 }

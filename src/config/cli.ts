@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { type Config, defaultConfig, listeners } from './config.ts';
 import { applyConfigFile, type ConfigProblem } from './opentracker-conf.ts';
-import { checkNetwork, formatHostPort, parsePort } from './values.ts';
+import { checkDomain, checkNetwork, domainPort, formatHostPort, parsePort } from './values.ts';
 
 export type { Config } from './config.ts';
 
@@ -14,13 +14,16 @@ export class UsageError extends Error {
   override name = 'UsageError';
 }
 
-/** What the command line asks for. `problems`: config file lines that did not apply (reported, not fatal). */
+/**
+ * What the command line asks for. `problems`: config file lines that did not apply; `warnings`: settings that work
+ * but are likely not what the operator meant (both reported, not fatal).
+ */
 export type Parsed =
-  | { kind: 'run'; config: Config; problems: ConfigProblem[] }
+  | { kind: 'run'; config: Config; problems: ConfigProblem[]; warnings: string[] }
   | { kind: 'help' }
   | { kind: 'version' };
 
-type Kind = 'port' | 'seconds' | 'count' | 'text' | 'host' | 'flag' | 'choice' | 'path' | 'network' | 'url';
+type Kind = 'port' | 'seconds' | 'count' | 'text' | 'host' | 'flag' | 'choice' | 'path' | 'network' | 'url' | 'domain';
 
 type ConfigKey = keyof Config;
 
@@ -55,6 +58,26 @@ const FLAGS: FlagSpec[] = [
     help: 'HTTP announce and scrape port; 0 disables HTTP',
   },
   { name: 'udp-port', kind: 'port', key: 'udpPort', listener: true, help: 'UDP (BEP 15) port; 0 disables UDP' },
+  {
+    name: 'https-port',
+    kind: 'port',
+    key: 'httpsPort',
+    help: 'HTTPS announce and scrape port (needs --cert and --key); 0 disables HTTPS',
+  },
+  { name: 'cert', kind: 'path', key: 'cert', help: 'HTTPS certificate chain, PEM, leaf first (e.g. fullchain.pem)' },
+  { name: 'key', kind: 'path', key: 'key', help: "HTTPS certificate's private key, PEM" },
+  {
+    name: 'redirect-http',
+    kind: 'flag',
+    key: 'redirectHttp',
+    help: 'answer plain HTTP with 301 to https://DOMAIN and the same path and query (needs --https-port)',
+  },
+  {
+    name: 'domain',
+    kind: 'domain',
+    key: 'domain',
+    help: 'name[:port] clients reach the HTTPS port by, for --redirect-http (the port unless it is 443)',
+  },
   {
     name: 'ipv6',
     kind: 'flag',
@@ -112,6 +135,35 @@ const FLAGS: FlagSpec[] = [
     help: 'answer a scrape without info_hash with every torrent',
   },
   { name: 'tracker-id', kind: 'text', key: 'trackerId', help: "'tracker id' in announce replies; '' leaves it out" },
+  {
+    name: 'max-header-size',
+    kind: 'count',
+    key: 'maxHeaderBytes',
+    // The native HTTP path buffers at most 8 KiB per connection.
+    range: [1024, 8192],
+    help: 'largest HTTP request head, in bytes; a larger one gets 431 and the connection closes',
+  },
+  {
+    name: 'header-timeout',
+    kind: 'seconds',
+    key: 'headerTimeout',
+    range: [1, 3600],
+    help: 'time to send a whole request head (from the accept for the first); then the connection closes',
+  },
+  {
+    name: 'idle-timeout',
+    kind: 'seconds',
+    key: 'idleTimeout',
+    range: [1, 3600],
+    help: 'an idle keep-alive connection, or one that does not read its replies, closes after this',
+  },
+  {
+    name: 'handshake-timeout',
+    kind: 'seconds',
+    key: 'handshakeTimeout',
+    range: [1, 3600],
+    help: 'time a client has to finish its TLS handshake',
+  },
   {
     name: 'workers',
     kind: 'count',
@@ -193,6 +245,13 @@ const FLAGS: FlagSpec[] = [
     help: 'how often --state-file is written',
   },
   { name: 'verbose', kind: 'flag', key: 'verbose', help: 'log at debug level' },
+  {
+    name: 'log-format',
+    kind: 'choice',
+    key: 'logFormat',
+    choices: ['json', 'pretty'],
+    help: 'logs on standard output: one JSON object per line (json) or one readable line per event (pretty)',
+  },
   { name: 'version', short: 'v', kind: 'flag', help: 'print the version and exit' },
 ];
 
@@ -250,7 +309,8 @@ export function parseArgs(argv: readonly string[]): Parsed {
       break;
     }
   }
-  return { kind: 'run', config: finish(state), problems: state.problems };
+  const config = finish(state);
+  return { kind: 'run', config, problems: state.problems, warnings: warnings(config) };
 }
 
 /** -i, -p, -P and -s: opentracker binds as it reads them. */
@@ -332,6 +392,12 @@ function setValue(config: Config, spec: FlagSpec, value: string): string | null 
       if (value === '' || value.includes('\0')) return 'expected a file or directory name';
       (config[key] as string) = value;
       return null;
+    case 'domain': {
+      const reason = checkDomain(value);
+      if (reason !== null) return reason;
+      (config[key] as string) = value;
+      return null;
+    }
     case 'url':
       if (!/^[\x21-\x7e]{1,2048}$/.test(value)) return `'${value}' is not a URL (no spaces or control characters)`;
       (config[key] as string) = value;
@@ -369,11 +435,36 @@ function finish(state: ParseState): Config {
     throw new UsageError(`--min-interval (${config.minInterval}) must not exceed --interval (${config.interval})`);
   }
   if (listeners(config).length === 0) throw new UsageError('every listener is disabled');
+  if (config.httpsPort !== 0 && (config.cert === '' || config.key === '')) {
+    throw new UsageError('--https-port needs --cert and --key');
+  }
+  if ((config.cert !== '' || config.key !== '') && config.httpsPort === 0) {
+    throw new UsageError('--cert and --key need --https-port');
+  }
+  if (config.redirectHttp && config.httpsPort === 0) {
+    throw new UsageError('--redirect-http needs HTTPS: give --https-port, --cert and --key');
+  }
+  if (config.redirectHttp && config.domain === '') {
+    throw new UsageError('--redirect-http needs --domain: the name (and port, unless 443) clients reach HTTPS by');
+  }
   if (config.statsPath.replace(/^\/+/, '') === '' || /[?#\s]/.test(config.statsPath)) {
     throw new UsageError(`--stats-path: '${config.statsPath}' is not a usable path`);
   }
   config.statsPath = config.statsPath.replace(/^\/+/, '');
   return config;
+}
+
+/** What start-up warns about: settings that are allowed but probably mistaken, or not built yet. */
+function warnings(config: Config): string[] {
+  const out: string[] = [];
+  if (config.redirectHttp && config.httpsPort !== 443 && domainPort(config.domain) === null) {
+    out.push(
+      `--domain ${config.domain} has no port but HTTPS listens on ${config.httpsPort}: redirected clients will ` +
+        `try port 443 (give --domain ${config.domain}:${config.httpsPort})`,
+    );
+  }
+  if (config.livesyncListen !== '') out.push('live sync (livesync.*, -s) is not supported yet; ignored');
+  return out;
 }
 
 export function helpText(): string {

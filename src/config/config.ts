@@ -2,7 +2,7 @@
 // flags and config file (opentracker's). Plain data, so it crosses to worker threads as it is.
 
 export interface ListenSpec {
-  protocol: 'http' | 'udp';
+  protocol: 'http' | 'https' | 'udp';
   /** An address, or '' for every IPv4 and IPv6 address. */
   host: string;
   port: number;
@@ -13,6 +13,15 @@ export interface Config {
   hosts: string[];
   httpPort: number;
   udpPort: number;
+  /** HTTPS announce and scrape port; 0: no HTTPS. */
+  httpsPort: number;
+  /** The certificate chain (PEM, leaf first) and its private key (PEM) for HTTPS. */
+  cert: string;
+  key: string;
+  /** Answer plain HTTP with 301 to https:// + domain + the same target. */
+  redirectHttp: boolean;
+  /** The name (and port, unless 443) clients reach the HTTPS port by, for --redirect-http. */
+  domain: string;
   ipv6: boolean;
   /** Listeners named one by one (-p, -P, listen.* in a config file); when any is given they replace the defaults. */
   listen: ListenSpec[];
@@ -24,11 +33,18 @@ export interface Config {
   maxScrapeHashes: number;
   fullScrape: boolean;
   trackerId: string;
+  /** HTTP(S) connection bounds: request head size, time to send a head, keep-alive idle time, TLS handshake time. */
+  maxHeaderBytes: number;
+  headerTimeout: number;
+  idleTimeout: number;
+  handshakeTimeout: number;
   /** Worker threads answering requests; 0: one per core this process may run on. */
   workers: number;
   udpIo: 'auto' | 'native' | 'dgram';
   httpIo: 'auto' | 'native' | 'net';
   verbose: boolean;
+  /** One JSON line per event (json), or one readable line (pretty). */
+  logFormat: 'json' | 'pretty';
 
   /** Access lists: files of info hashes in opentracker's format. */
   whitelist: string;
@@ -71,6 +87,11 @@ export const DEFAULT_CONFIG: Readonly<Config> = {
   hosts: [],
   httpPort: 6969,
   udpPort: 6969,
+  httpsPort: 0,
+  cert: '',
+  key: '',
+  redirectHttp: false,
+  domain: '',
   ipv6: false,
   listen: [],
   interval: 1800,
@@ -81,10 +102,15 @@ export const DEFAULT_CONFIG: Readonly<Config> = {
   maxScrapeHashes: 5,
   fullScrape: false,
   trackerId: 'swarmd',
+  maxHeaderBytes: 8192,
+  headerTimeout: 10,
+  idleTimeout: 60,
+  handshakeTimeout: 10,
   workers: 0,
   udpIo: 'auto',
   httpIo: 'auto',
   verbose: false,
+  logFormat: 'json',
   whitelist: '',
   blacklist: '',
   fifoAdd: '',
@@ -114,10 +140,13 @@ export interface Listener extends ListenSpec {
   optional: boolean;
 }
 
-/** Every socket to open: the named listeners, or the defaults built from --host, --http-port and --udp-port. */
+/**
+ * Every socket to open: the named listeners, or the defaults built from --host, --http-port and --udp-port; HTTPS
+ * (--https-port) at every --host, or at every address beside named listeners.
+ */
 export function listeners(config: Config): Listener[] {
   const out: Listener[] = [];
-  const add = (protocol: 'http' | 'udp', host: string, port: number) => {
+  const add = (protocol: ListenSpec['protocol'], host: string, port: number) => {
     if (host !== '') {
       out.push({ protocol, host, port, optional: false });
       return;
@@ -126,12 +155,14 @@ export function listeners(config: Config): Listener[] {
   };
   if (config.listen.length > 0) {
     for (const l of config.listen) add(l.protocol, l.host, l.port);
+    if (config.httpsPort !== 0) add('https', '', config.httpsPort);
     return dedupe(out);
   }
   const hosts = config.hosts.length === 0 ? [''] : [...config.hosts];
   if (config.ipv6 && config.hosts.length > 0 && !hosts.includes('::')) hosts.push('::');
   for (const host of hosts) {
     if (config.httpPort !== 0) add('http', host, config.httpPort);
+    if (config.httpsPort !== 0) add('https', host, config.httpsPort);
     if (config.udpPort !== 0) add('udp', host, config.udpPort);
   }
   return dedupe(out);

@@ -48,3 +48,21 @@ export function checkNetwork(text: string): string | { error: string } {
   const n = parseNetwork(text);
   return typeof n === 'string' ? { error: n } : text;
 }
+
+/**
+ * A name clients reach the tracker by, as it goes after `https://`: a DNS name, an IPv4 address or a bracketed IPv6
+ * address, with an optional `:port`. Returns null when acceptable, else the reason.
+ */
+export function checkDomain(text: string): string | null {
+  const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?)(?::(\d{1,5}))?$/.exec(text);
+  if (m === null) return `'${text}' is not a host name or address with an optional :port`;
+  if (m[1].startsWith('[') && isIP(m[1].slice(1, -1)) !== 6) return `'${m[1]}' is not an IPv6 address`;
+  if (m[2] !== undefined && typeof parsePort(m[2]) === 'string') return `'${m[2]}' is not a port`;
+  return null;
+}
+
+/** The port a --domain value names, or null when it names none. */
+export function domainPort(domain: string): number | null {
+  const m = /:(\d+)$/.exec(domain);
+  return m === null || domain.endsWith(']') ? null : Number(m[1]);
+}

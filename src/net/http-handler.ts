@@ -52,6 +52,8 @@ export interface HttpOptions {
   redirectUrl: string;
   /** Take an announce's `ip=` as the peer's address. */
   ipFromQuery: boolean;
+  /** `https://DOMAIN` to redirect every GET and HEAD to (301, the same target after it); '' serves them. */
+  httpsRedirect: string;
 }
 
 /** What the stats page (src/stats/modes.ts) answers. */
@@ -170,6 +172,11 @@ export class HttpHandler {
 
   /** The response to `head` (parsed from `buf`): ready bytes, or a promise of them for a full scrape. */
   handle(buf: Buffer, head: RequestHead, client: HttpClient): Buffer | Promise<Buffer> {
+    if (this.options.httpsRedirect !== '' && (head.isGet || head.isHead)) {
+      // The parser admits only visible ASCII in a target that starts with '/': it cannot end the header or the host.
+      const target = buf.toString('latin1', head.targetStart, head.targetEnd);
+      return this.plain(301, '', head, `Location: ${this.options.httpsRedirect}${target}\r\n`);
+    }
     if (!head.isGet) return this.plain(405, head.isHead ? '' : 'only GET is supported\n', head, 'Allow: GET\r\n');
     const { targetStart, pathEnd } = head;
     if (bytesEqual(buf, targetStart, pathEnd, PATH_ANNOUNCE)) return this.announce(buf, head, client);

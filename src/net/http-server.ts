@@ -1,26 +1,34 @@
-// HTTP/1.1 on plain net sockets: keep-alive, pipelining (answers in request order), bounded heads, and one timer
-// for all connections that cuts off slow and idle clients. No node:http objects per request.
+// HTTP/1.1 on net sockets, plain or TLS (HTTPS): keep-alive, pipelining (answers in request order), bounded heads,
+// and one timer for all connections that cuts off slow and idle clients. No node:http objects per request.
 
 import net from 'node:net';
+import tls from 'node:tls';
 import type { Logger } from '../log.ts';
 import { IPV4, writeEndpoint } from '../protocol/ip.ts';
 import { C } from '../stats/counters.ts';
 import { FAMILY_V4, FAMILY_V6 } from '../swarm/store.ts';
 import { createAnswer, type HttpClient, type HttpHandler } from './http-handler.ts';
+import { type TlsPair, tlsOptions } from './tls-credentials.ts';
 
 export interface HttpServerOptions {
   /** Largest request head accepted, in bytes. */
   maxHeadBytes: number;
-  /** Milliseconds a client has to send a whole request head once it started one. */
+  /**
+   * Milliseconds a client has to send a whole request head once it started one; for a connection's first request,
+   * from the moment it was accepted (so a client that connects and sends nothing is cut off as soon).
+   */
   headTimeoutMs: number;
   /** Milliseconds an idle keep-alive connection is kept. */
   idleTimeoutMs: number;
+  /** Milliseconds a TLS client has to complete its handshake. */
+  handshakeTimeoutMs: number;
 }
 
 export const DEFAULT_HTTP_SERVER_OPTIONS: HttpServerOptions = {
   maxHeadBytes: 8192,
   headTimeoutMs: 10_000,
   idleTimeoutMs: 60_000,
+  handshakeTimeoutMs: 10_000,
 };
 
 interface Connection {
@@ -28,7 +36,10 @@ interface Connection {
   client: HttpClient;
   /** Bytes of a request head not yet complete. */
   pending: Buffer | null;
-  /** When the unfinished request began (ms), 0 when none is pending. */
+  /**
+   * When the unfinished request began (ms), 0 when none is pending; a new connection's first request begins at the
+   * accept, so a client that connects and sends nothing is cut off as soon as a slow one.
+   */
   startedAt: number;
   lastActivity: number;
   /** A full scrape is being built: later pipelined requests wait. */
@@ -36,7 +47,7 @@ interface Connection {
 }
 
 export class HttpServer {
-  readonly server: net.Server;
+  readonly server: net.Server | tls.Server;
   private readonly handler: HttpHandler;
   private readonly log: Logger;
   private readonly options: HttpServerOptions;
@@ -44,13 +55,38 @@ export class HttpServer {
   private readonly answer = createAnswer();
   private readonly reaper: NodeJS.Timeout;
 
-  constructor(handler: HttpHandler, log: Logger, options: HttpServerOptions = DEFAULT_HTTP_SERVER_OPTIONS) {
+  /** `tlsPair`: serve HTTPS with this certificate chain and key (see setTlsPair to change them). */
+  constructor(
+    handler: HttpHandler,
+    log: Logger,
+    options: HttpServerOptions = DEFAULT_HTTP_SERVER_OPTIONS,
+    tlsPair: TlsPair | null = null,
+  ) {
     this.handler = handler;
     this.log = log;
     this.options = options;
-    this.server = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
+    const accept = (socket: net.Socket) => this.accept(socket);
+    this.server =
+      tlsPair === null
+        ? net.createServer({ noDelay: true }, accept)
+        : tls.createServer(
+            {
+              ...tlsOptions(tlsPair),
+              ALPNProtocols: ['http/1.1'],
+              handshakeTimeout: options.handshakeTimeoutMs,
+              noDelay: true,
+            },
+            accept,
+          );
+    // A handshake that fails or times out (handshakeTimeout) is reported here, and Node leaves its socket open.
+    this.server.on('tlsClientError', (_err: Error, socket: net.Socket) => socket.destroy());
     this.reaper = setInterval(() => this.reap(), 1000).unref();
     this.server.on('close', () => clearInterval(this.reaper));
+  }
+
+  /** An HTTPS server's new certificate and key: new connections get them, open ones keep theirs. */
+  setTlsPair(pair: TlsPair): void {
+    if (this.server instanceof tls.Server) this.server.setSecureContext(tlsOptions(pair));
   }
 
   /** `reusePort`: SO_REUSEPORT, so that several workers listen on the port and the kernel spreads connections. */
@@ -82,7 +118,7 @@ export class HttpServer {
       socket,
       client: { family: family === IPV4 ? FAMILY_V4 : FAMILY_V6, addr },
       pending: null,
-      startedAt: 0,
+      startedAt: now,
       lastActivity: now,
       busy: false,
     };

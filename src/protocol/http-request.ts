@@ -242,6 +242,7 @@ export function acceptsGzip(value: string): boolean {
 
 const STATUS_TEXT: Record<number, string> = {
   200: 'OK',
+  301: 'Moved Permanently',
   302: 'Found',
   400: 'Bad Request',
   403: 'Forbidden',
