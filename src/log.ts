@@ -22,22 +22,29 @@ const HIDDEN = new Set(['level', 'time', 'msg', 'name', 'pid', 'hostname']);
  * lines after it.
  */
 export function prettyLine(json: string): string {
-  let event: Record<string, unknown>;
+  let event: unknown;
   try {
     event = JSON.parse(json);
   } catch {
     return json;
   }
+  if (typeof event !== 'object' || event === null || Array.isArray(event)) return json;
+  return formatEvent(event as Record<string, unknown>);
+}
+
+function formatEvent(event: Record<string, unknown>): string {
   const time = typeof event.time === 'number' ? new Date(event.time).toISOString() : '';
   const level = (LEVELS[event.level as number] ?? String(event.level)).padEnd(5);
-  let line = `${time} ${level} ${event.msg ?? ''}`;
+  let line = `${time} ${level} ${String(event.msg ?? '').replace(/[\r\n]+/g, ' ')}`;
   let stack = '';
   for (const [key, value] of Object.entries(event)) {
     if (HIDDEN.has(key)) continue;
     if (key === 'err' && typeof value === 'object' && value !== null) {
       const err = value as { message?: string; stack?: string };
       line += `  err=${JSON.stringify(err.message ?? '')}`;
-      if (typeof err.stack === 'string') stack = `\n    ${err.stack.split('\n').slice(1).join('\n    ').trim()}`;
+      if (typeof err.stack === 'string') {
+        for (const frame of err.stack.split('\n').slice(1)) stack += `\n    ${frame.trim()}`;
+      }
       continue;
     }
     line += `  ${key}=${typeof value === 'string' && /^[^\s"=]+$/.test(value) ? value : JSON.stringify(value)}`;

@@ -1,4 +1,4 @@
-// The command line: --help, bad flags, ports in use, disabled listeners.
+// The command line: --help, bad flags, ports in use, disabled listeners, log formats.
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -26,7 +26,17 @@ test('--help lists every flag and exits 0', () => {
     '--max-scrape-hashes',
     '--full-scrape',
     '--tracker-id',
+    '--https-port',
+    '--cert',
+    '--key',
+    '--redirect-http',
+    '--domain',
+    '--header-timeout',
+    '--idle-timeout',
+    '--handshake-timeout',
+    '--max-header-size',
     '--verbose',
+    '--log-format',
   ]) {
     assert.ok(r.stdout.includes(flag), `${flag} in --help`);
   }
@@ -73,4 +83,25 @@ test('SIGTERM stops the tracker with exit code 0', async () => {
   const exited = new Promise<number | null>((r) => s.proc.once('exit', (code) => r(code)));
   s.proc.kill('SIGTERM');
   assert.equal(await exited, 0);
+});
+
+test('--log-format pretty: one readable line per event; json (the default): one JSON object per line', async () => {
+  const pretty = await startSwarmd(['127.0.0.1'], ['--log-format', 'pretty', '--verbose']);
+  await pretty.stop();
+  const lines = pretty.output().trim().split('\n');
+  assert.ok(lines.length >= 3, pretty.output());
+  for (const line of lines) assert.match(line, /^\d{4}-\d\d-\d\dT[\d:.]+Z (DEBUG|INFO |WARN ) \S/, line);
+  assert.ok(
+    lines.some((l) => /INFO {2}swarmd ready {2}workers=1$/.test(l)),
+    pretty.output(),
+  );
+  assert.ok(lines.some((l) => /INFO {2}UDP tracker listening {2}address=udp:\/\/127\.0\.0\.1:\d+\/announce/.test(l)));
+
+  const json = await startSwarmd(['127.0.0.1']);
+  await json.stop();
+  for (const line of json.output().trim().split('\n')) {
+    const event = JSON.parse(line);
+    assert.equal(typeof event.msg, 'string');
+    assert.equal(typeof event.level, 'number');
+  }
 });
