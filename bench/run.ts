@@ -144,9 +144,11 @@ if (opt.torrents !== undefined) int('torrents', opt.torrents, 1);
 
 const q = (s: string) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replaceAll("'", `'\\''`)}'`);
 function swarmdCommand(name: string): string {
-  // --max-scrape-hashes 64: the HTTP workload scrapes up to 10 hashes, swarmd's default cap is 5.
+  // --max-scrape-hashes 64: the HTTP workload scrapes up to 10 hashes, swarmd's default cap is 5. No rate limits:
+  // the generators are a few addresses (HTTP: one) asking as fast as the tracker answers, which is the measurement.
   const extra = [opt['swarmd-args'], VARIANTS[name]].filter((s) => s !== '').join(' ');
-  return `${q(process.execPath)} ${q(join(REPO, 'src/main.ts'))} --host {HOST} --http-port {PORT} --udp-port {PORT} --max-scrape-hashes 64${extra ? ` ${extra}` : ''}`;
+  const fixed = '--max-scrape-hashes 64 --announce-rate 0 --scrape-rate 0';
+  return `${q(process.execPath)} ${q(join(REPO, 'src/main.ts'))} --host {HOST} --http-port {PORT} --udp-port {PORT} ${fixed}${extra ? ` ${extra}` : ''}`;
 }
 
 // ------------------------------------------------------------------------------------------------ checks

@@ -67,6 +67,8 @@ typedef struct {
   uint32_t nready;
   int running;  // inside run_batches: send() only queues
   uint32_t accepted;  // connections accepted since the last takeAccepted()
+  uint32_t refused;   // connections closed at once because max_conns were open, since the last takeAccepted()
+  uint32_t max_conns; // 0: no cap
 } server;
 
 static uint64_t now_ms(server *s) {
@@ -180,6 +182,11 @@ static void do_accept(server *s) {
     socklen_t sl = sizeof ss;
     int fd = accept4(s->lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) return;  // EAGAIN, or an error the next readable event retries
+    if (s->max_conns != 0 && s->nconns >= s->max_conns) {
+      close(fd);
+      s->refused++;
+      continue;
+    }
     if (s->nfree == 0) {
       uint32_t cap = s->cap * 2;
       if (cap > ID_INDEX_MASK + 1) {  // ids carry 20 bits of index: a million connections per listener
@@ -516,6 +523,17 @@ static napi_value js_take_accepted(napi_env env, napi_callback_info info) {
   return out;
 }
 
+// takeRefused(): connections closed at once since the last call because maxConnections were open.
+static napi_value js_take_refused(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  napi_value out;
+  server *s = this_server(env, info, &argc, NULL, NULL);
+  if (!s) return NULL;
+  CALL(env, napi_create_uint32(env, s->refused, &out));
+  s->refused = 0;
+  return out;
+}
+
 static void finalize(napi_env env, void *data, void *hint) {
   (void)env;
   (void)hint;
@@ -547,7 +565,7 @@ static int make_sockaddr(int ipv6, const char *address, int port, struct sockadd
 
 enum { BUF_IN_DATA, BUF_IN_LENGTH, BUF_IN_CONN, BUF_IN_ADDR, BUF_OUT_DATA, BUF_OUT_LENGTH, BUF_OUT_CONSUMED, BUF_OUT_FLAGS };
 
-// listen({ipv6, address, port, reusePort, batch, outSlotSize}, buffers)
+// listen({ipv6, address, port, reusePort, batch, outSlotSize, maxConnections}, buffers)
 static napi_value js_listen(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
@@ -555,11 +573,13 @@ static napi_value js_listen(napi_env env, napi_callback_info info) {
   if (argc < 2) return throw_type(env, "listen(options, buffers): two objects expected");
   napi_value opts = argv[0], bufs = argv[1], addr_v;
   int ipv6, reuse;
-  int64_t port, batch, out_slot;
+  int64_t port, batch, out_slot, max_conns;
   char address[64];
   if (!get_bool(env, opts, "ipv6", &ipv6) || !get_bool(env, opts, "reusePort", &reuse) ||
       !get_int(env, opts, "port", 0, 65535, &port) || !get_int(env, opts, "batch", 1, 1024, &batch) ||
-      !get_int(env, opts, "outSlotSize", 1, 1 << 24, &out_slot) || !get_prop(env, opts, "address", napi_string, &addr_v))
+      !get_int(env, opts, "outSlotSize", 1, 1 << 24, &out_slot) ||
+      !get_int(env, opts, "maxConnections", 0, ID_INDEX_MASK + 1, &max_conns) ||
+      !get_prop(env, opts, "address", napi_string, &addr_v))
     return NULL;
   CALL(env, napi_get_value_string_utf8(env, addr_v, address, sizeof address, NULL));
 
@@ -648,6 +668,7 @@ static napi_value js_listen(napi_env env, napi_callback_info info) {
   s->port = bound;
   s->batch = (uint32_t)batch;
   s->out_slot = (uint32_t)out_slot;
+  s->max_conns = (uint32_t)max_conns;
   for (uint32_t i = 0; i < s->cap; i++) {
     s->conns[i].fd = -1;
     s->free_ids[s->nfree++] = (int32_t)(s->cap - 1 - i);
@@ -678,6 +699,8 @@ static napi_value js_listen(napi_env env, napi_callback_info info) {
   napi_set_named_property(env, obj, "sweep", fn);
   napi_create_function(env, "takeAccepted", NAPI_AUTO_LENGTH, js_take_accepted, NULL, &fn);
   napi_set_named_property(env, obj, "takeAccepted", fn);
+  napi_create_function(env, "takeRefused", NAPI_AUTO_LENGTH, js_take_refused, NULL, &fn);
+  napi_set_named_property(env, obj, "takeRefused", fn);
   return obj;
 }
 

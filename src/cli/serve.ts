@@ -19,7 +19,7 @@ import { listenUdp, type UdpListener } from '../net/udp-server.ts';
 import { type DecodedState, encodeState, restoreState } from '../persist/state-file.ts';
 import { loadStatedump } from '../persist/statedump.ts';
 import { NetworkList } from '../protocol/networks.ts';
-import { Counters } from '../stats/counters.ts';
+import { C, Counters } from '../stats/counters.ts';
 import { StatsPage } from '../stats/modes.ts';
 import { createMetrics } from '../stats/prometheus.ts';
 import { SwarmStore } from '../swarm/store.ts';
@@ -27,6 +27,8 @@ import { ClientAddressResolver } from '../tracker/client-address.ts';
 import { Clock } from '../tracker/clock.ts';
 import { ConnectionIds } from '../tracker/connection-id.ts';
 import { FullScrape } from '../tracker/full-scrape.ts';
+import { MemoryGuard } from '../tracker/memory-guard.ts';
+import { RateLimiter } from '../tracker/rate-limit.ts';
 import { DeltaReader, DeltaWriter, DRAIN_INTERVAL_MS } from '../tracker/replication.ts';
 import { Tracker } from '../tracker/tracker.ts';
 import { VERSION } from '../version.ts';
@@ -47,6 +49,8 @@ export interface WorkerShare {
   clockOrigin: number;
   /** Every worker's counters (src/stats/counters.ts), so that any worker reports the whole process. */
   counters: SharedArrayBuffer;
+  /** The per-address rate-limit table (rate-limit.ts), so that the limits hold for the process. */
+  rateLimits: SharedArrayBuffer;
 }
 
 export interface Running {
@@ -114,9 +118,18 @@ export async function serve(
       maxPeers: config.maxPeers,
       defaultNumwant: config.defaultNumwant,
       trackerId: config.trackerId,
+      maxTorrents: config.maxTorrents,
+      maxPeersPerTorrent: config.maxPeersPerTorrent,
     },
     counters,
   );
+  const limits = {
+    announceRate: config.announceRate,
+    announceBurst: config.announceBurst,
+    scrapeRate: config.scrapeRate,
+    scrapeBurst: config.scrapeBurst,
+  };
+  if (limits.announceRate > 0 || limits.scrapeRate > 0) tracker.limiter = new RateLimiter(limits, share?.rateLimits);
   // Only the first worker reports what it loads and where it listens; they all do the same.
   const quiet = share !== null && share.index !== 0;
   const startLog = quiet ? log.child({}, { level: 'warn' }) : log;
@@ -159,6 +172,8 @@ export async function serve(
     ? new HttpHandler(tracker, fullScrape, { ...httpOptions, httpsRedirect: `https://${config.domain}` }, httpServices)
     : httpHandler;
 
+  const watchCaps = watchCapacity(config, tracker, startLog);
+
   // Expire idle torrents without touching them: a full pass over the table every `sweepEvery` seconds.
   const sweeper = setInterval(() => {
     const budget = Math.max(SWEEP_BUDGET_MIN, Math.ceil(store.idLimit / store.sweepEvery));
@@ -179,6 +194,7 @@ export async function serve(
     headTimeoutMs: config.headerTimeout * 1000,
     idleTimeoutMs: config.idleTimeout * 1000,
     handshakeTimeoutMs: config.handshakeTimeout * 1000,
+    maxConnections: config.maxConnections,
   };
   const httpServers: (HttpServer | NativeHttpServer)[] = [];
   const httpsServers: HttpServer[] = [];
@@ -192,6 +208,7 @@ export async function serve(
   };
   const stop = async () => {
     clearInterval(sweeper);
+    clearInterval(watchCaps);
     clearInterval(drainer);
     clock.stop();
     access?.close();
@@ -257,6 +274,40 @@ export async function serve(
       for (const server of httpsServers) server.setTlsPair(pair);
     },
   };
+}
+
+/** How often a reached cap is logged again while it lasts. */
+const CAP_LOG_EVERY_MS = 60_000;
+
+/**
+ * Once a second: keeps the tracker within --max-memory (memory-guard.ts), and logs when a cap refused torrents or
+ * peers (at most once a minute; /metrics counts every refusal).
+ */
+function watchCapacity(config: Config, tracker: Tracker, log: Logger): NodeJS.Timeout {
+  const guard = config.maxMemory > 0 ? new MemoryGuard(config.maxMemory) : null;
+  const counts = tracker.counters.values;
+  let refusals = counts[C.capRefused];
+  let loggedAt = 0;
+  const tick = () => {
+    if (guard?.check()) {
+      tracker.admitting = guard.admitting;
+      const fields = { rssMiB: Math.round(guard.lastRss / 1048576), budgetMiB: config.maxMemory };
+      if (guard.admitting) log.info(fields, 'memory below the budget again: taking new torrents and peers');
+      else log.warn(fields, 'memory near the budget (--max-memory): refusing new torrents and peers');
+    }
+    const now = Date.now();
+    if (counts[C.capRefused] > refusals && now - loggedAt >= CAP_LOG_EVERY_MS) {
+      const { torrents, peers } = tracker.store;
+      log.warn(
+        { refused: counts[C.capRefused] - refusals, torrents, peers },
+        'a cap was reached (--max-torrents, --max-peers-per-torrent or --max-memory): new torrents or peers refused',
+      );
+      refusals = counts[C.capRefused];
+      loggedAt = now;
+    }
+  };
+  tick();
+  return setInterval(tick, 1000).unref();
 }
 
 /** Whether `err`, from listening on an `optional` address, only says that this machine has no IPv6. */

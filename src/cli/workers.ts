@@ -10,6 +10,7 @@ import type { Logger } from '../log.ts';
 import type { TlsPair } from '../net/tls-credentials.ts';
 import { createCounterBuffer } from '../stats/counters.ts';
 import { monotonicMs } from '../tracker/clock.ts';
+import { createRateLimitBuffer } from '../tracker/rate-limit.ts';
 import { createRing } from '../tracker/replication.ts';
 import { assertPortFree } from './port-probe.ts';
 import { type Preloaded, type Running, skippable, type WorkerShare } from './serve.ts';
@@ -44,6 +45,7 @@ export async function startWorkers(config: Config, count: number, log: Logger, p
     }
   }
   const counters = createCounterBuffer(count);
+  const rateLimits = createRateLimitBuffer();
   const rings = Array.from({ length: count }, () => createRing());
   const connectionKey = new Uint8Array(randomBytes(8));
   const clockOrigin = monotonicMs();
@@ -72,7 +74,8 @@ export async function startWorkers(config: Config, count: number, log: Logger, p
   };
 
   for (let index = 0; index < count; index++) {
-    const data: WorkerData = { config, preloaded, share: { index, rings, connectionKey, clockOrigin, counters } };
+    const share = { index, rings, connectionKey, clockOrigin, counters, rateLimits };
+    const data: WorkerData = { config, preloaded, share };
     const worker = new Worker(WORKER_URL, { workerData: data });
     workers.push(worker);
     exited.push(new Promise<void>((resolve) => worker.once('exit', () => resolve())));

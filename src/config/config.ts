@@ -38,6 +38,17 @@ export interface Config {
   headerTimeout: number;
   idleTimeout: number;
   handshakeTimeout: number;
+  /** Announces and scrapes per second per address (IPv4, or IPv6 /64), and the burst allowed; a rate of 0: none. */
+  announceRate: number;
+  announceBurst: number;
+  scrapeRate: number;
+  scrapeBurst: number;
+  /** Caps: torrents, peers per torrent, and the resident memory budget in MiB; 0: none. */
+  maxTorrents: number;
+  maxPeersPerTorrent: number;
+  maxMemory: number;
+  /** Open HTTP(S) connections per listener; 0: no cap. */
+  maxConnections: number;
   /** Worker threads answering requests; 0: one per core this process may run on. */
   workers: number;
   udpIo: 'auto' | 'native' | 'dgram';
@@ -106,6 +117,14 @@ export const DEFAULT_CONFIG: Readonly<Config> = {
   headerTimeout: 10,
   idleTimeout: 60,
   handshakeTimeout: 10,
+  maxTorrents: 0,
+  maxPeersPerTorrent: 0,
+  maxMemory: 0,
+  maxConnections: 0,
+  announceRate: 50,
+  announceBurst: 200,
+  scrapeRate: 20,
+  scrapeBurst: 100,
   workers: 0,
   udpIo: 'auto',
   httpIo: 'auto',

@@ -13,6 +13,7 @@ import {
   type ScrapeEntry,
   writeAnnounce,
   writeFailure,
+  writeRetryLater,
   writeScrapeEnd,
   writeScrapeEntry,
   writeScrapeStart,
@@ -31,7 +32,13 @@ import { C, type Counters } from '../stats/counters.ts';
 import { FAMILY_V4, FAMILY_V6 } from '../swarm/store.ts';
 import type { ClientAddressResolver } from '../tracker/client-address.ts';
 import type { FullScrape } from '../tracker/full-scrape.ts';
-import { PEERS_BOTH_FAMILIES, REFUSED_REASON, type Tracker } from '../tracker/tracker.ts';
+import { KIND_ANNOUNCE, KIND_SCRAPE } from '../tracker/rate-limit.ts';
+import {
+  PEERS_BOTH_FAMILIES,
+  RATE_LIMITED_REASON,
+  RATE_LIMITED_RETRY_MINUTES,
+  type Tracker,
+} from '../tracker/tracker.ts';
 
 const PATH_ANNOUNCE = ascii('/announce');
 const PATH_SCRAPE = ascii('/scrape');
@@ -180,7 +187,7 @@ export class HttpHandler {
     if (!head.isGet) return this.plain(405, head.isHead ? '' : 'only GET is supported\n', head, 'Allow: GET\r\n');
     const { targetStart, pathEnd } = head;
     if (bytesEqual(buf, targetStart, pathEnd, PATH_ANNOUNCE)) return this.announce(buf, head, client);
-    if (bytesEqual(buf, targetStart, pathEnd, PATH_SCRAPE)) return this.scrape(buf, head);
+    if (bytesEqual(buf, targetStart, pathEnd, PATH_SCRAPE)) return this.scrape(buf, head, client);
     const services = this.services;
     if (services !== null && bytesEqual(buf, targetStart, pathEnd, this.pathStats)) {
       if (!this.mayReadStats(client, services)) return this.plain(403, 'forbidden\n', head);
@@ -236,12 +243,12 @@ export class HttpHandler {
 
   private announce(buf: Buffer, head: RequestHead, client: HttpClient): Buffer {
     const req = this.req;
+    const tracker = this.tracker;
+    let peer = this.clientOf(buf, head, client);
+    if (!tracker.admit(KIND_ANNOUNCE, peer.family, peer.addr)) return this.rateLimited(head);
     const w = this.body.reset(HEAD_ROOM);
     const failure = parseAnnounceParams(buf, head.queryStart, head.targetEnd, req);
     if (failure !== null) return this.failure(failure, head);
-    const tracker = this.tracker;
-    let peer: HttpClient = client;
-    if (this.services !== null) peer = this.services.clientAddress.resolve(buf, head, client);
     if (this.options.ipFromQuery && req.ipLength !== 0) {
       if (req.ipLength < 0) return this.failure('invalid ip: it must be an IPv4 or IPv6 address', head);
       peer = this.claimed;
@@ -250,7 +257,7 @@ export class HttpHandler {
     }
     const reply = tracker.announce(req, peer.family, peer.addr, PEERS_BOTH_FAMILIES, tracker.options.maxPeers);
     if (reply === null) {
-      writeFailure(w, REFUSED_REASON);
+      writeFailure(w, tracker.refusal);
       return this.bencoded(head);
     }
     tracker.counters.values[C.tcpAnnounces]++;
@@ -258,7 +265,9 @@ export class HttpHandler {
     return this.bencoded(head);
   }
 
-  private scrape(buf: Buffer, head: RequestHead): Buffer | Promise<Buffer> {
+  private scrape(buf: Buffer, head: RequestHead, client: HttpClient): Buffer | Promise<Buffer> {
+    const peer = this.clientOf(buf, head, client);
+    if (!this.tracker.admit(KIND_SCRAPE, peer.family, peer.addr)) return this.rateLimited(head);
     const w = this.body.reset(HEAD_ROOM);
     const hashes = this.scrapeHashes;
     const max = this.options.maxScrapeHashes;
@@ -301,6 +310,17 @@ export class HttpHandler {
     const at = writeResponseHead(out, 0, 200, TEXT, bytes.length, keepAlive, extra);
     bytes.copy(out, at);
     return out.subarray(0, at + bytes.length);
+  }
+
+  /** Who sent the request: the connection's address, or the client a trusted proxy names. */
+  private clientOf(buf: Buffer, head: RequestHead, client: HttpClient): HttpClient {
+    return this.services === null ? client : this.services.clientAddress.resolve(buf, head, client);
+  }
+
+  /** A request over the rate limit: a failure reason and when to come back (BEP 31), and no other work. */
+  private rateLimited(head: RequestHead): Buffer {
+    writeRetryLater(this.body.reset(HEAD_ROOM), RATE_LIMITED_REASON, RATE_LIMITED_RETRY_MINUTES);
+    return this.bencoded(head);
   }
 
   /** A request refused for a bad parameter: a failure reason, as BEP 3 asks. */

@@ -22,6 +22,8 @@ export interface HttpServerOptions {
   idleTimeoutMs: number;
   /** Milliseconds a TLS client has to complete its handshake. */
   handshakeTimeoutMs: number;
+  /** Most open connections; one accepted beyond them is closed at once. 0: no cap. */
+  maxConnections: number;
 }
 
 export const DEFAULT_HTTP_SERVER_OPTIONS: HttpServerOptions = {
@@ -29,6 +31,7 @@ export const DEFAULT_HTTP_SERVER_OPTIONS: HttpServerOptions = {
   headTimeoutMs: 10_000,
   idleTimeoutMs: 60_000,
   handshakeTimeoutMs: 10_000,
+  maxConnections: 0,
 };
 
 interface Connection {
@@ -79,7 +82,13 @@ export class HttpServer {
             accept,
           );
     // A handshake that fails or times out (handshakeTimeout) is reported here, and Node leaves its socket open.
-    this.server.on('tlsClientError', (_err: Error, socket: net.Socket) => socket.destroy());
+    this.server.on('tlsClientError', (_err: Error, socket: net.Socket) => {
+      this.handler.counters.values[C.connectionsCut]++;
+      socket.destroy();
+    });
+    // Node's own cap, applied before a TLS handshake is even begun.
+    if (options.maxConnections > 0) this.server.maxConnections = options.maxConnections;
+    this.server.on('drop', () => this.handler.counters.values[C.connectionsCut]++);
     this.reaper = setInterval(() => this.reap(), 1000).unref();
     this.server.on('close', () => clearInterval(this.reaper));
   }
@@ -228,6 +237,7 @@ export class HttpServer {
     for (const c of this.connections) {
       if (c.busy) continue;
       if ((c.startedAt !== 0 && now - c.startedAt > headTimeoutMs) || now - c.lastActivity > idleTimeoutMs) {
+        this.handler.counters.values[C.connectionsCut]++;
         c.socket.destroy();
       }
     }

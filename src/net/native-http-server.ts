@@ -56,7 +56,11 @@ export class NativeHttpServer {
       });
     }
     // Throws errors shaped like net's (code, syscall, address, port), which main.ts reports in one line.
-    const server = nativeTcp.listen({ ipv6, address: host, port, reusePort, batch: BATCH, outSlotSize: OUT_SLOT }, b);
+    const { maxConnections } = this.options;
+    const server = nativeTcp.listen(
+      { ipv6, address: host, port, reusePort, batch: BATCH, outSlotSize: OUT_SLOT, maxConnections },
+      b,
+    );
     this.server = server;
     const handler = this.handler;
     const a = createAnswer();
@@ -111,7 +115,7 @@ export class NativeHttpServer {
     const { headTimeoutMs, idleTimeoutMs } = this.options;
     const counts = handler.counters.values;
     this.reaper = setInterval(() => {
-      server.sweep(headTimeoutMs, idleTimeoutMs);
+      counts[C.connectionsCut] += server.sweep(headTimeoutMs, idleTimeoutMs) + server.takeRefused();
       counts[C.tcpAccepts] += server.takeAccepted();
     }, 1000).unref();
   }

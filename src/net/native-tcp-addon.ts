@@ -37,6 +37,8 @@ export interface TcpServer {
   sweep(headMs: number, idleMs: number): number;
   /** Connections accepted since the last call. */
   takeAccepted(): number;
+  /** Connections closed at once, since the last call, because maxConnections were open. */
+  takeRefused(): number;
   /** Closes the listening socket and every connection; idempotent. */
   close(): void;
 }
@@ -70,6 +72,8 @@ export interface TcpListenOptions {
   batch: number;
   /** Reply bytes per slot. */
   outSlotSize: number;
+  /** Most open connections; a connection accepted beyond them is closed at once. 0: no cap. */
+  maxConnections: number;
 }
 
 export interface NativeTcp {

@@ -20,7 +20,8 @@ import {
 import { C } from '../stats/counters.ts';
 import { FAMILY_V4 } from '../swarm/store.ts';
 import type { ConnectionIds } from '../tracker/connection-id.ts';
-import { PEERS_OWN_FAMILY, REFUSED_REASON, type Tracker } from '../tracker/tracker.ts';
+import { KIND_ANNOUNCE, KIND_SCRAPE } from '../tracker/rate-limit.ts';
+import { PEERS_OWN_FAMILY, RATE_LIMITED_REASON, type Tracker } from '../tracker/tracker.ts';
 
 /** Peers per IPv6 reply: 20 + 66 × 18 = 1208 bytes, inside the 1280-byte IPv6 minimum MTU. */
 export const UDP_V6_MAX_PEERS = 66;
@@ -79,7 +80,11 @@ export class UdpHandler {
     }
     if (req.error !== '') return this.error(req.error, length);
     // parseUdpRequest yields only connect, announce, scrape or -1.
-    return req.action === ACTION_ANNOUNCE ? this.announce(family, addr, length) : this.scrape(msg);
+    const isAnnounce = req.action === ACTION_ANNOUNCE;
+    if (!this.tracker.admit(isAnnounce ? KIND_ANNOUNCE : KIND_SCRAPE, family, addr)) {
+      return this.error(RATE_LIMITED_REASON, length);
+    }
+    return isAnnounce ? this.announce(family, addr, length) : this.scrape(msg);
   }
 
   private announce(family: number, addr: Uint8Array, length: number): number {
@@ -87,7 +92,7 @@ export class UdpHandler {
     if (a.port === 0) return this.error('invalid port', length);
     const maxWant = family === FAMILY_V4 ? this.tracker.options.maxPeers : UDP_V6_MAX_PEERS;
     const r = this.tracker.announce(a, family, addr, PEERS_OWN_FAMILY, maxWant);
-    if (r === null) return this.error(REFUSED_REASON, length);
+    if (r === null) return this.error(this.tracker.refusal, length);
     this.tracker.counters.values[C.udpAnnounces]++;
     const at = writeAnnounceHeader(this.out, this.req.transactionId, r.interval, r.incomplete, r.complete);
     const view = this.outView;

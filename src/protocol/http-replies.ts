@@ -8,6 +8,7 @@ const K_DOWNLOADED = encodeKey('downloaded');
 const K_DOWNLOADERS = encodeKey('downloaders');
 const K_EXTERNAL_IP = encodeKey('external ip');
 const K_FAILURE = encodeKey('failure reason');
+const K_RETRY_IN = encodeKey('retry in');
 const K_FILES = encodeKey('files');
 const K_FLAGS = encodeKey('flags');
 const K_INCOMPLETE = encodeKey('incomplete');
@@ -68,6 +69,11 @@ export interface AnnounceReply {
 
 export function writeFailure(w: BencodeWriter, reason: string): void {
   w.dict().raw(K_FAILURE).text(reason).end();
+}
+
+/** A refusal the client should retry later: `failure reason` and BEP 31's `retry in`, in minutes. */
+export function writeRetryLater(w: BencodeWriter, reason: string, minutes: number): void {
+  w.dict().raw(K_FAILURE).text(reason).raw(K_RETRY_IN).int(minutes).end();
 }
 
 /** BEP 23 compact reply: `peers` (6 bytes each) and, when there are IPv6 peers, `peers6` (18 bytes each, BEP 7). */

@@ -32,8 +32,14 @@ export const C = {
   syncs: 12,
   /** HTTP requests refused with a failure reason because of a bad parameter (HTTP 200, bencoded). */
   badParameter: 13,
+  /** Announces and scrapes refused by the per-address rate limit (HTTP and UDP). */
+  rateLimited: 14,
+  /** Announces refused, or peers not stored, because a cap was reached (torrents, peers per torrent, memory). */
+  capRefused: 15,
+  /** HTTP(S) connections closed by a bound: late head, idle, TLS handshake, too many connections. */
+  connectionsCut: 16,
   /** HTTP responses by status; see HTTP_STATUSES. */
-  httpStatus: 14,
+  httpStatus: 17,
 } as const;
 
 /** The HTTP error statuses swarmd counts, in the order of their counters from C.httpStatus. */

@@ -73,6 +73,24 @@ export function createMetrics(ctx: StatsContext): Metrics {
     (set) => set(total(C.fullScrapeBytes)),
   );
   counter('swarmd_completed_total', 'Completed downloads counted.', [], (set) => set(total(C.completed)));
+  counter(
+    'swarmd_rate_limited_total',
+    'Announces and scrapes refused by the per-address rate limit (HTTP and UDP).',
+    [],
+    (set) => set(total(C.rateLimited)),
+  );
+  counter(
+    'swarmd_cap_refusals_total',
+    'Announces refused, or peers not stored, because a cap was reached (torrents, peers per torrent, memory).',
+    [],
+    (set) => set(total(C.capRefused)),
+  );
+  counter(
+    'swarmd_http_connections_cut_total',
+    'HTTP(S) connections closed by a bound: late head, idle, TLS handshake, too many connections.',
+    [],
+    (set) => set(total(C.connectionsCut)),
+  );
   counter('swarmd_announces_refused_total', 'Announces refused by the access list.', [], (set) =>
     set(total(C.refused)),
   );

@@ -42,6 +42,8 @@ export interface AnnounceOutcome {
   renewAge: number;
   /** This announce counted a completed download. */
   completed: boolean;
+  /** The peer is in the swarm; false when it was new and the torrent already held `peerCap` peers. */
+  stored: boolean;
 }
 
 export class SwarmStore {
@@ -70,7 +72,14 @@ export class SwarmStore {
   private tableMask: number;
 
   private sweepCursor = 0;
-  private readonly outcome: AnnounceOutcome = { torrent: -1, slot: -1, publish: false, renewAge: -1, completed: false };
+  private readonly outcome: AnnounceOutcome = {
+    torrent: -1,
+    slot: -1,
+    publish: false,
+    renewAge: -1,
+    completed: false,
+    stored: true,
+  };
   private readonly publishEvery: number;
 
   constructor(options: StoreOptions, capacity = 1024) {
@@ -109,7 +118,8 @@ export class SwarmStore {
   /**
    * Records an announce from the peer at `endpoint` (6 or 18 compact bytes by `family`).
    * `seeder`: left is 0. `partial`: a BEP 21 partial seed. `completed`: the announce carried event=completed, which
-   * counts once per peer and only from a seeder.
+   * counts once per peer and only from a seeder. A new peer joins only a torrent holding fewer than `peerCap` peers
+   * (both families); otherwise the outcome says it was not stored, and nothing changes but the torrent's activity.
    */
   announce(
     hash: Uint8Array,
@@ -119,6 +129,7 @@ export class SwarmStore {
     partial: boolean,
     completed: boolean,
     now: number,
+    peerCap = Number.POSITIVE_INFINITY,
   ): AnnounceOutcome {
     let tid = this.find(hash, 0);
     if (tid < 0) tid = this.create(hash, now);
@@ -130,6 +141,17 @@ export class SwarmStore {
     let slot = pool.find(tid, endpoint, 0);
     let publish: boolean;
     let renewAge = -1;
+    const outcome = this.outcome;
+    outcome.torrent = tid;
+    outcome.stored = true;
+    if (slot < 0 && this.pools[0].count[tid] + this.pools[1].count[tid] >= peerCap) {
+      outcome.slot = -1;
+      outcome.publish = false;
+      outcome.renewAge = -1;
+      outcome.completed = false;
+      outcome.stored = false;
+      return outcome;
+    }
     if (slot < 0) {
       slot = pool.insert(tid, endpoint, 0, uploadOnly, isPartial, now);
       publish = true;
@@ -153,12 +175,11 @@ export class SwarmStore {
       pool.flags[slot] = (flags & STATE_FLAGS) | (epoch << EPOCH_SHIFT);
       publish = true;
     }
-    this.outcome.torrent = tid;
-    this.outcome.slot = slot;
-    this.outcome.publish = publish;
-    this.outcome.renewAge = renewAge;
-    this.outcome.completed = countsCompleted;
-    return this.outcome;
+    outcome.slot = slot;
+    outcome.publish = publish;
+    outcome.renewAge = renewAge;
+    outcome.completed = countsCompleted;
+    return outcome;
   }
 
   /**

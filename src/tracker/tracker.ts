@@ -7,6 +7,7 @@ import { C, Counters } from '../stats/counters.ts';
 import { randomBelow } from '../swarm/random.ts';
 import { FAMILY_V4, FAMILY_V6, type SwarmStore } from '../swarm/store.ts';
 import type { Clock } from './clock.ts';
+import type { RateLimiter } from './rate-limit.ts';
 import type { DeltaReader, DeltaWriter } from './replication.ts';
 
 export interface TrackerOptions {
@@ -17,6 +18,9 @@ export interface TrackerOptions {
   /** Peers sent when the client does not say. */
   defaultNumwant: number;
   trackerId: string;
+  /** Most torrents the swarm holds, and most peers per torrent; 0 or absent: no cap. */
+  maxTorrents?: number;
+  maxPeersPerTorrent?: number;
 }
 
 /** Which torrents the tracker serves (access lists, allowed directory); see src/access/policy.ts. */
@@ -26,6 +30,11 @@ export interface TorrentFilter {
 
 /** What a refused announce is told, over HTTP and UDP: opentracker's words, which clients already show. */
 export const REFUSED_REASON = 'Requested download is not authorized for use with this tracker.';
+/** What a request over the rate limit is told (HTTP adds BEP 31's `retry in`, RATE_LIMITED_RETRY_MINUTES). */
+export const RATE_LIMITED_REASON = 'too many requests from your address: slow down';
+export const RATE_LIMITED_RETRY_MINUTES = 1;
+/** What an announce that would start a torrent is told when the tracker holds all it may (a cap or the memory budget). */
+export const FULL_REASON = 'this tracker is full: it takes no new torrents now';
 
 /** Which families of peers a reply carries. */
 export const PEERS_OWN_FAMILY = 0; // UDP: the datagram format fixes the family
@@ -45,6 +54,12 @@ export class Tracker {
   deltas: DeltaWriter | null = null;
   /** With several workers: the others' changes, applied before every request that reads the swarm. */
   replicas: DeltaReader[] = [];
+  /** Per-address limits on announces and scrapes; null sets none. */
+  limiter: RateLimiter | null = null;
+  /** False while the memory budget is nearly spent (see memory-guard.ts): no new torrents or peers. */
+  admitting = true;
+  /** Why the last announce() returned null, for the reply. */
+  refusal = REFUSED_REASON;
 
   constructor(store: SwarmStore, clock: Clock, options: TrackerOptions, counters = new Counters()) {
     this.store = store;
@@ -69,6 +84,16 @@ export class Tracker {
     };
   }
 
+  /**
+   * Whether a request of `kind` (KIND_ANNOUNCE, KIND_SCRAPE) from `addr` is within the rate limit; counts the ones
+   * that are not. Asked before any other work, so a refused request costs a table lookup.
+   */
+  admit(kind: number, family: number, addr: Uint8Array): boolean {
+    if (this.limiter === null || this.limiter.admit(kind, family, addr, this.clock.now)) return true;
+    this.counters.values[C.rateLimited]++;
+    return false;
+  }
+
   /** The peers-per-reply a request gets: its numwant, else the default, never above the cap. */
   wanted(numwant: number): number {
     if (numwant < 0) return Math.min(this.options.defaultNumwant, this.options.maxPeers);
@@ -78,8 +103,9 @@ export class Tracker {
   /**
    * Handles an announce from a client whose address is `addr` (4 bytes for FAMILY_V4, 16 for FAMILY_V6). The peer is
    * that address with the port the announce gives (the caller decides which address that is). `maxWant` caps the
-   * peers further (UDP over IPv6 keeps its datagram small). Fills and returns `this.reply`, or null when the access
-   * rules refuse the torrent.
+   * peers further (UDP over IPv6 keeps its datagram small). Fills and returns `this.reply`, or null (with the reason
+   * in `refusal`) when the access rules refuse the torrent, or it is new and a cap or the memory budget is reached.
+   * A new peer past a cap is not stored but still gets its reply.
    */
   announce(
     req: AnnounceRequest,
@@ -90,10 +116,19 @@ export class Tracker {
   ): AnnounceReply | null {
     if (this.access !== null && !this.access.allows(req.infoHash, 0)) {
       this.counters.values[C.refused]++;
+      this.refusal = REFUSED_REASON;
       return null;
     }
     this.catchUp();
     const store = this.store;
+    const { maxTorrents = 0, maxPeersPerTorrent = 0 } = this.options;
+    const full = !this.admitting || (maxTorrents > 0 && store.torrents >= maxTorrents);
+    if (full && req.event !== EVENT_STOPPED && store.find(req.infoHash, 0) < 0) {
+      this.counters.values[C.capRefused]++;
+      this.refusal = FULL_REASON;
+      return null;
+    }
+    const peerCap = !this.admitting ? 0 : maxPeersPerTorrent > 0 ? maxPeersPerTorrent : Number.POSITIVE_INFINITY;
     const now = this.clock.now;
     const r = this.reply;
     const peers = r.peers;
@@ -115,7 +150,8 @@ export class Tracker {
       const seeder = req.left === 0;
       const partial = req.event === EVENT_PAUSED;
       const completed = req.event === EVENT_COMPLETED;
-      const outcome = store.announce(req.infoHash, family, endpoint, seeder, partial, completed, now);
+      const outcome = store.announce(req.infoHash, family, endpoint, seeder, partial, completed, now, peerCap);
+      if (!outcome.stored) this.counters.values[C.capRefused]++;
       if (outcome.completed) this.counters.values[C.completed]++;
       if (outcome.renewAge >= 0) this.counters.renew(outcome.renewAge);
       if (outcome.publish) this.deltas?.announce(req.infoHash, family, endpoint, seeder, partial, completed);
@@ -171,11 +207,14 @@ export class Tracker {
     return Math.max(minInterval, interval - spread + randomBelow(2 * spread + 1));
   }
 
-  /** Peers of `f` that may go to the requester: downloaders only for an upload-only requester, never itself. */
-  private candidates(tid: number, f: number, family: number, uploadOnly: boolean): number {
+  /**
+   * Peers of `f` that may go to the requester: downloaders only for an upload-only requester, never itself (`self`,
+   * its slot, is -1 when a cap kept it out of the swarm).
+   */
+  private candidates(tid: number, f: number, family: number, self: number, uploadOnly: boolean): number {
     const pool = this.store.pools[f];
     const n = uploadOnly ? pool.downloaders[tid] : pool.count[tid];
-    return f === family && n > 0 && !uploadOnly ? n - 1 : n;
+    return f === family && self >= 0 && n > 0 && !uploadOnly ? n - 1 : n;
   }
 
   private selectPeers(tid: number, family: number, self: number, uploadOnly: boolean, want: number, which: number) {
@@ -188,8 +227,8 @@ export class Tracker {
       want6 = family === FAMILY_V6 ? want : 0;
     } else {
       // Both families: share `want` in proportion to what each family has, then give any shortfall to the other.
-      const a4 = this.candidates(tid, FAMILY_V4, family, uploadOnly);
-      const a6 = this.candidates(tid, FAMILY_V6, family, uploadOnly);
+      const a4 = this.candidates(tid, FAMILY_V4, family, self, uploadOnly);
+      const a6 = this.candidates(tid, FAMILY_V6, family, self, uploadOnly);
       const total = a4 + a6;
       want4 = total === 0 ? 0 : Math.min(a4, Math.round((want * a4) / total));
       want6 = Math.min(a6, want - want4);

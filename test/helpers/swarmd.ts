@@ -30,9 +30,13 @@ export async function startSwarmd(hosts: string[], extra: string[] = []): Promis
   return spawnSwarmd(args, hosts[0], port);
 }
 
+/** Turns the per-address rate limits off: a test's clients all come from one or two loopback addresses. */
+const NO_RATE_LIMITS = ['--announce-rate', '0', '--scrape-rate', '0'];
+
 /**
- * Starts `node src/main.ts ARGS` (exactly those arguments) and resolves once it says it is ready; `host` and `port`
- * are where the caller told it to listen. `options.cwd` defaults to the repository.
+ * Starts `node src/main.ts ARGS` and resolves once it says it is ready; `host` and `port` are where the caller told
+ * it to listen. The rate limits are off unless ARGS set one (test/integration/rate-limit.test.ts). `options.cwd`
+ * defaults to the repository.
  */
 export async function spawnSwarmd(
   args: string[],
@@ -40,7 +44,8 @@ export async function spawnSwarmd(
   port: number,
   options: { cwd?: string } = {},
 ): Promise<Swarmd> {
-  const proc = spawn(process.execPath, [path.join(REPO_ROOT, 'src/main.ts'), ...args], {
+  const limits = args.some((a) => /^--(announce|scrape)-(rate|burst)/.test(a)) ? [] : NO_RATE_LIMITS;
+  const proc = spawn(process.execPath, [path.join(REPO_ROOT, 'src/main.ts'), ...limits, ...args], {
     cwd: options.cwd ?? REPO_ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
   });

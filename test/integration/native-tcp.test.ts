@@ -54,6 +54,7 @@ function options(host: string, over: Partial<TcpListenOptions> = {}): TcpListenO
     reusePort: false,
     batch: BATCH,
     outSlotSize: OUT_SLOT,
+    maxConnections: 0,
     ...over,
   };
 }
@@ -384,7 +385,7 @@ test('in a worker thread: exit without close() closes the connections and frees 
         outConsumed: new Int32Array(n), outFlags: new Int32Array(n),
       };
       const s = nativeTcp.listen({ ipv6: false, address: '127.0.0.1', port: 0, reusePort: false, batch: n,
-        outSlotSize: 64 }, b);
+        outSlotSize: 64, maxConnections: 0 }, b);
       s.start((count) => {
         for (let i = 0; i < count; i++) {
           b.outData.set(b.inData.subarray(i * inSlot, i * inSlot + b.inLength[i]), i * 64);

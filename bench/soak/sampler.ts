@@ -1,0 +1,102 @@
+// Once a second: the tracker's resident memory and CPU (from /proc/PID), the flooder's CPU, this process's own, and
+// the machine's busy share, so a report can tell a tracker that was slow from a machine that was saturated.
+
+import { readFileSync } from 'node:fs';
+
+/** Clock ticks per second of /proc/PID/stat's times (USER_HZ, 100 on every Linux this runs on). */
+const CLOCK_TICKS = 100;
+
+export interface Sample {
+  /** Seconds since the sampler started. */
+  t: number;
+  rssMiB: number;
+  /** The tracker's CPU over the last second, in cores (2.0 = both CPUs busy). */
+  trackerCpu: number;
+  flooderCpu: number;
+  soakCpu: number;
+  /** Share of the machine's CPU time that was busy over the last second, 0..1. */
+  machineBusy: number;
+}
+
+/** utime + stime of `pid` in seconds; null once it is gone. */
+function cpuSeconds(pid: number | null): number | null {
+  if (pid === null) return null;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    // The command name is in parentheses and may hold spaces: count fields from the closing one.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+  } catch {
+    return null;
+  }
+}
+
+/** VmRSS of `pid` in MiB; null once it is gone. */
+export function rssMiB(pid: number): number | null {
+  try {
+    const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'latin1'));
+    return match === null ? null : Number(match[1]) / 1024;
+  } catch {
+    return null;
+  }
+}
+
+function machineTimes(): { busy: number; total: number } {
+  const line = readFileSync('/proc/stat', 'latin1').split('\n')[0];
+  const v = line.trim().split(/\s+/).slice(1).map(Number);
+  const idle = v[3] + v[4];
+  const total = v.reduce((a, b) => a + b, 0);
+  return { busy: total - idle, total };
+}
+
+export class Sampler {
+  readonly samples: Sample[] = [];
+  private readonly trackerPid: number;
+  /** Set once the flooder runs. */
+  flooderPid: number | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private readonly startedAt = performance.now();
+  private last = { tracker: 0, flooder: 0, soak: 0, machine: machineTimes(), at: performance.now() };
+
+  constructor(trackerPid: number) {
+    this.trackerPid = trackerPid;
+    this.last.tracker = cpuSeconds(trackerPid) ?? 0;
+    this.last.soak = cpuSeconds(process.pid) ?? 0;
+  }
+
+  start(): void {
+    this.timer = setInterval(() => this.sample(), 1000);
+  }
+
+  stop(): void {
+    if (this.timer !== null) clearInterval(this.timer);
+  }
+
+  latest(): Sample | undefined {
+    return this.samples.at(-1);
+  }
+
+  private sample(): void {
+    const now = performance.now();
+    const seconds = (now - this.last.at) / 1000;
+    const rss = rssMiB(this.trackerPid);
+    if (rss === null) return;
+    const tracker = cpuSeconds(this.trackerPid) ?? this.last.tracker;
+    const flooder = cpuSeconds(this.flooderPid);
+    const soak = cpuSeconds(process.pid) ?? this.last.soak;
+    const machine = machineTimes();
+    // A flooder seen for the first time has run since it started, not over the whole last second.
+    const flooderCpu = flooder === null || this.last.flooder === 0 ? 0 : (flooder - this.last.flooder) / seconds;
+    this.samples.push({
+      t: Math.round((now - this.startedAt) / 100) / 10,
+      rssMiB: Math.round(rss * 10) / 10,
+      trackerCpu: Math.round(((tracker - this.last.tracker) / seconds) * 100) / 100,
+      flooderCpu: Math.round(flooderCpu * 100) / 100,
+      soakCpu: Math.round(((soak - this.last.soak) / seconds) * 100) / 100,
+      machineBusy:
+        Math.round(((machine.busy - this.last.machine.busy) / (machine.total - this.last.machine.total || 1)) * 1000) /
+        1000,
+    });
+    this.last = { tracker, flooder: flooder ?? 0, soak, machine, at: now };
+  }
+}
