@@ -146,8 +146,10 @@ const q = (s: string) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replaceAll("'",
 function swarmdCommand(name: string): string {
   // --max-scrape-hashes 64: the HTTP workload scrapes up to 10 hashes, swarmd's default cap is 5. No rate limits:
   // the generators are a few addresses (HTTP: one) asking as fast as the tracker answers, which is the measurement.
+  // No reply cache: the generators' peers re-announce every second or so, as no honest client does, and would be
+  // answered from it instead of doing the work that opentracker does.
   const extra = [opt['swarmd-args'], VARIANTS[name]].filter((s) => s !== '').join(' ');
-  const fixed = '--max-scrape-hashes 64 --announce-rate 0 --scrape-rate 0';
+  const fixed = '--max-scrape-hashes 64 --announce-rate 0 --scrape-rate 0 --repeat-cache 0';
   return `${q(process.execPath)} ${q(join(REPO, 'src/main.ts'))} --host {HOST} --http-port {PORT} --udp-port {PORT} ${fixed}${extra ? ` ${extra}` : ''}`;
 }
 

@@ -16,7 +16,7 @@
 //
 //   npm run soak                                      20 minutes
 //   npm run soak -- --duration 120                    2 minutes
-//   npm run soak -- --swarmd-args '--workers 1 --announce-rate 20' --tracker-cpu 0 --flood-cpu 1
+//   npm run soak -- --swarmd-args='--workers 1 --announce-rate 20' --tracker-cpu 0 --flood-cpu 1
 //   npm run soak -- --help
 
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
@@ -30,7 +30,7 @@ import { freePort } from '../test/helpers/ports.ts';
 import { get } from '../test/helpers/swarmd.ts';
 import { type Ca, issue, makeCa, removeCa } from '../test/helpers/tls.ts';
 import { buildFlooder, Flooder } from './soak/flooder.ts';
-import { HonestLoad, type Protocol, type StreamReport } from './soak/honest.ts';
+import { HonestLoad, type StreamReport } from './soak/honest.ts';
 import { type OutcomeSummary, percentile } from './soak/outcomes.ts';
 import { rssMiB, Sampler } from './soak/sampler.ts';
 import { SlowClients, type SlowReport } from './soak/slow.ts';
@@ -40,7 +40,8 @@ const REPO = resolve(import.meta.dirname, '..');
 const HELP = `npm run soak -- [options]
   --duration S            seconds of load in all [1200]
   --baseline S            first seconds without the flood, for comparison [10 % of --duration, at most 60]
-  --swarmd-args 'ARGS'    more swarmd arguments, split on spaces, after the soak's own (so they win)
+  --swarmd-args='ARGS'    more swarmd arguments, split on spaces, after the soak's own (so they win); with '=',
+                          as the value starts with a dash
   --tracker-cpu LIST      run swarmd under taskset -c LIST (give --workers too: it counts CPUs at start) [unpinned]
   --flood-cpu LIST        run the flooder under taskset -c LIST [unpinned]
   --honest-rate N         honest requests per second from IPv4, over --sources addresses [600]
@@ -147,14 +148,20 @@ function swarmdFlags(): Map<string, string | null> {
 }
 const known = swarmdFlags();
 /**
- * Bounds the soak adds when this swarmd has the flag, has no default of its own and the user gave none: without a
- * memory budget there is nothing to hold RSS against. Rate limits are left to swarmd's defaults.
+ * Bounds the soak adds when this swarmd has the flag, leaves it off by default (0 or no default) and the user gave
+ * none: without a memory budget there is nothing to hold RSS against, and a connection cap far above what the honest
+ * and slow clients hold keeps a runaway from exhausting descriptors. Rate limits are left to swarmd's defaults.
  */
-const GUARDS: [string, string][] = [['max-memory', '1024']];
+const GUARDS: [string, string][] = [
+  ['max-memory', '1024'],
+  ['max-connections', '4096'],
+];
 const given = (flag: string) => userArgs.some((a) => a === `--${flag}` || a.startsWith(`--${flag}=`));
-const guardArgs = GUARDS.filter(([flag]) => known.has(flag) && known.get(flag) === null && !given(flag)).flatMap(
-  ([flag, value]) => [`--${flag}`, value],
-);
+const offByDefault = (flag: string) => known.has(flag) && (known.get(flag) ?? '0') === '0';
+const guardArgs = GUARDS.filter(([flag]) => offByDefault(flag) && !given(flag)).flatMap(([flag, value]) => [
+  `--${flag}`,
+  value,
+]);
 /** The value swarmd will use for `flag`: the last given, else the soak's guard, else its default. */
 function effective(flag: string, args: string[]): string | null {
   let value: string | null = null;
@@ -202,7 +209,8 @@ const swarmdArgs = [
   ...guardArgs,
   ...userArgs,
 ];
-const budgetMiB = effective('max-memory', swarmdArgs);
+const memoryFlag = effective('max-memory', swarmdArgs);
+const budgetMiB = memoryFlag === null || memoryFlag === '0' ? null : memoryFlag;
 
 // ------------------------------------------------------------------------------------------------ swarmd
 interface LogTally {
@@ -257,7 +265,12 @@ const swarmdExit = new Promise<{ code: number | null; signal: string | null }>((
 
 process.stderr.write(`soak: ${duration} s (baseline ${baseline} s), run directory ${runDir}\n`);
 process.stderr.write(`soak: swarmd ${swarmdArgs.join(' ')}\n`);
-await readyPromise;
+await readyPromise.catch((err: Error) => {
+  swarmd.kill('SIGKILL');
+  removeCa(ca);
+  process.stderr.write(`soak: ${err.message}\n${readFileSync(logFile, 'utf8').slice(-4000)}\n`);
+  process.exit(1);
+});
 const trackerPid = swarmd.pid as number;
 
 // ------------------------------------------------------------------------------------------------ the run

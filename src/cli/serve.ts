@@ -30,11 +30,14 @@ import { FullScrape } from '../tracker/full-scrape.ts';
 import { MemoryGuard } from '../tracker/memory-guard.ts';
 import { RateLimiter } from '../tracker/rate-limit.ts';
 import { DeltaReader, DeltaWriter, DRAIN_INTERVAL_MS } from '../tracker/replication.ts';
+import { ReplyCache } from '../tracker/reply-cache.ts';
 import { Tracker } from '../tracker/tracker.ts';
 import { VERSION } from '../version.ts';
 
 /** Torrents visited per background sweep tick (one tick a second). */
 const SWEEP_BUDGET_MIN = 1024;
+/** Bytes of a kept reply (reply-cache.ts); longer replies are not kept. */
+const REPLY_SLOT_BYTES = 1280;
 /** Who may read /stats and /metrics when no network is configured. */
 const LOOPBACK = ['127.0.0.0/8', '::1'];
 
@@ -130,6 +133,10 @@ export async function serve(
     scrapeBurst: config.scrapeBurst,
   };
   if (limits.announceRate > 0 || limits.scrapeRate > 0) tracker.limiter = new RateLimiter(limits, share?.rateLimits);
+  if (config.repeatCache > 0 && config.minInterval > 0) {
+    // Entries come in sets of 4; a slot holds the largest UDP reply over IPv6 (1208 bytes) or a compact HTTP one.
+    tracker.repeats = new ReplyCache(Math.ceil(config.repeatCache / 4) * 4, REPLY_SLOT_BYTES);
+  }
   // Only the first worker reports what it loads and where it listens; they all do the same.
   const quiet = share !== null && share.index !== 0;
   const startLog = quiet ? log.child({}, { level: 'warn' }) : log;

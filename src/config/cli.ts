@@ -164,6 +164,13 @@ const FLAGS: FlagSpec[] = [
     help: 'open HTTP(S) connections per listener and worker; past it new ones are closed at once; 0: no cap',
   },
   {
+    name: 'repeat-cache',
+    kind: 'count',
+    key: 'repeatCache',
+    range: [0, 1_048_576],
+    help: 'peers whose reply is kept when they re-announce before min interval, and sent again without touching the swarm; 0: none',
+  },
+  {
     name: 'announce-rate',
     kind: 'count',
     key: 'announceRate',

@@ -47,6 +47,8 @@ export interface Config {
   maxTorrents: number;
   maxPeersPerTorrent: number;
   maxMemory: number;
+  /** Replies kept for peers that re-announce before min interval (entries; 0: none kept). */
+  repeatCache: number;
   /** Open HTTP(S) connections per listener; 0: no cap. */
   maxConnections: number;
   /** Worker threads answering requests; 0: one per core this process may run on. */
@@ -121,6 +123,7 @@ export const DEFAULT_CONFIG: Readonly<Config> = {
   maxPeersPerTorrent: 0,
   maxMemory: 0,
   maxConnections: 0,
+  repeatCache: 4096,
   announceRate: 50,
   announceBurst: 200,
   scrapeRate: 20,

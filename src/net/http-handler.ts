@@ -47,6 +47,9 @@ const PATH_METRICS = ascii('/metrics');
 const TEXT = 'text/plain';
 /** Room for a response head; bodies are measured. */
 const HEAD_ROOM = 256;
+/** The forms of an announce reply, for the reply cache (UDP's is 0). */
+const REPLY_COMPACT = 1;
+const REPLY_DICTIONARY = 2;
 /** Bytes a peer can take in the dictionary model: ip text, peer id, port and the keys around them. */
 const DICT_PEER_BYTES = 128;
 
@@ -255,6 +258,13 @@ export class HttpHandler {
       peer.family = req.ipLength === 4 ? FAMILY_V4 : FAMILY_V6;
       peer.addr = req.ip;
     }
+    const variant = req.compact ? REPLY_COMPACT : REPLY_DICTIONARY;
+    const cached = tracker.cachedReply(req, peer.family, peer.addr, variant);
+    if (cached !== null) {
+      tracker.counters.values[C.tcpAnnounces]++;
+      w.raw(cached);
+      return this.bencoded(head);
+    }
     const reply = tracker.announce(req, peer.family, peer.addr, PEERS_BOTH_FAMILIES, tracker.options.maxPeers);
     if (reply === null) {
       writeFailure(w, tracker.refusal);
@@ -262,6 +272,7 @@ export class HttpHandler {
     }
     tracker.counters.values[C.tcpAnnounces]++;
     writeAnnounce(w, reply, req.compact);
+    tracker.keepReply(req, peer.family, peer.addr, variant, this.response, HEAD_ROOM, w.pos);
     return this.bencoded(head);
   }
 

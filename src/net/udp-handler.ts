@@ -23,6 +23,8 @@ import type { ConnectionIds } from '../tracker/connection-id.ts';
 import { KIND_ANNOUNCE, KIND_SCRAPE } from '../tracker/rate-limit.ts';
 import { PEERS_OWN_FAMILY, RATE_LIMITED_REASON, type Tracker } from '../tracker/tracker.ts';
 
+/** The reply cache's variant for UDP announce replies (HTTP's are 1 and 2). */
+const REPLY_UDP = 0;
 /** Peers per IPv6 reply: 20 + 66 × 18 = 1208 bytes, inside the 1280-byte IPv6 minimum MTU. */
 export const UDP_V6_MAX_PEERS = 66;
 
@@ -90,13 +92,23 @@ export class UdpHandler {
   private announce(family: number, addr: Uint8Array, length: number): number {
     const a = this.req.announce;
     if (a.port === 0) return this.error('invalid port', length);
-    const maxWant = family === FAMILY_V4 ? this.tracker.options.maxPeers : UDP_V6_MAX_PEERS;
-    const r = this.tracker.announce(a, family, addr, PEERS_OWN_FAMILY, maxWant);
-    if (r === null) return this.error(this.tracker.refusal, length);
-    this.tracker.counters.values[C.udpAnnounces]++;
+    const tracker = this.tracker;
+    const cached = tracker.cachedReply(a, family, addr, REPLY_UDP);
+    if (cached !== null) {
+      tracker.counters.values[C.udpAnnounces]++;
+      this.out.set(cached);
+      this.outView.setUint32(4, this.req.transactionId);
+      return cached.length;
+    }
+    const maxWant = family === FAMILY_V4 ? tracker.options.maxPeers : UDP_V6_MAX_PEERS;
+    const r = tracker.announce(a, family, addr, PEERS_OWN_FAMILY, maxWant);
+    if (r === null) return this.error(tracker.refusal, length);
+    tracker.counters.values[C.udpAnnounces]++;
     const at = writeAnnounceHeader(this.out, this.req.transactionId, r.interval, r.incomplete, r.complete);
     const view = this.outView;
-    return family === FAMILY_V4 ? copyPeers(r.peers.v4, 6, view, at) : copyPeers(r.peers.v6, 18, view, at);
+    const end = family === FAMILY_V4 ? copyPeers(r.peers.v4, 6, view, at) : copyPeers(r.peers.v6, 18, view, at);
+    tracker.keepReply(a, family, addr, REPLY_UDP, this.out, 0, end);
+    return end;
   }
 
   private scrape(msg: Uint8Array): number {

@@ -38,8 +38,10 @@ export const C = {
   capRefused: 15,
   /** HTTP(S) connections closed by a bound: late head, idle, TLS handshake, too many connections. */
   connectionsCut: 16,
+  /** Announces answered with the reply kept for a peer re-announcing before min interval (reply-cache.ts). */
+  repeatsCached: 17,
   /** HTTP responses by status; see HTTP_STATUSES. */
-  httpStatus: 17,
+  httpStatus: 18,
 } as const;
 
 /** The HTTP error statuses swarmd counts, in the order of their counters from C.httpStatus. */

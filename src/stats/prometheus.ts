@@ -80,6 +80,12 @@ export function createMetrics(ctx: StatsContext): Metrics {
     (set) => set(total(C.rateLimited)),
   );
   counter(
+    'swarmd_repeat_announces_cached_total',
+    'Announces answered with the reply kept for a peer re-announcing before min interval, without touching the swarm.',
+    [],
+    (set) => set(total(C.repeatsCached)),
+  );
+  counter(
     'swarmd_cap_refusals_total',
     'Announces refused, or peers not stored, because a cap was reached (torrents, peers per torrent, memory).',
     [],

@@ -1,7 +1,14 @@
 // What a tracker decides, the same for every protocol: how many peers a client gets and of which family, whom it
 // never gets (itself; seeders when it is a seeder), intervals with jitter, what a scrape reports.
 
-import { type AnnounceRequest, EVENT_COMPLETED, EVENT_PAUSED, EVENT_STOPPED } from '../protocol/announce.ts';
+import {
+  type AnnounceRequest,
+  EVENT_COMPLETED,
+  EVENT_NONE,
+  EVENT_PAUSED,
+  EVENT_STARTED,
+  EVENT_STOPPED,
+} from '../protocol/announce.ts';
 import type { AnnounceReply, PeerLists, ScrapeEntry } from '../protocol/http-replies.ts';
 import { C, Counters } from '../stats/counters.ts';
 import { randomBelow } from '../swarm/random.ts';
@@ -9,6 +16,7 @@ import { FAMILY_V4, FAMILY_V6, type SwarmStore } from '../swarm/store.ts';
 import type { Clock } from './clock.ts';
 import type { RateLimiter } from './rate-limit.ts';
 import type { DeltaReader, DeltaWriter } from './replication.ts';
+import type { ReplyCache } from './reply-cache.ts';
 
 export interface TrackerOptions {
   interval: number;
@@ -58,6 +66,10 @@ export class Tracker {
   limiter: RateLimiter | null = null;
   /** False while the memory budget is nearly spent (see memory-guard.ts): no new torrents or peers. */
   admitting = true;
+  /** Replies kept for peers that re-announce before `min interval` (reply-cache.ts); null keeps none. */
+  repeats: ReplyCache | null = null;
+  /** The last announce() came from a known peer whose previous announce was less than `min interval` ago. */
+  private repeated = false;
   /** Why the last announce() returned null, for the reply. */
   refusal = REFUSED_REASON;
 
@@ -92,6 +104,56 @@ export class Tracker {
     if (this.limiter === null || this.limiter.admit(kind, family, addr, this.clock.now)) return true;
     this.counters.values[C.rateLimited]++;
     return false;
+  }
+
+  /**
+   * The reply kept for this announce, when its peer already re-announced before `min interval` and this one changes
+   * nothing (no event but `started`, the same seeder state, as many peers asked for): the caller sends it instead of
+   * calling announce(), and the swarm is not touched. `variant` (0 to 3) tells apart replies of one peer that differ
+   * in form (protocol, compact).
+   */
+  cachedReply(req: AnnounceRequest, family: number, addr: Uint8Array, variant: number): Uint8Array | null {
+    const cache = this.repeats;
+    if (cache === null || cache.size === 0 || (req.event !== EVENT_NONE && req.event !== EVENT_STARTED)) return null;
+    if (this.access !== null && !this.access.allows(req.infoHash, 0)) return null;
+    this.setRepeatKey(cache, req, family, addr, variant);
+    const entry = cache.find(this.clock.now, this.options.minInterval);
+    if (entry < 0) return null;
+    this.counters.values[C.repeatsCached]++;
+    return cache.reply(entry);
+  }
+
+  /** After announce(): keeps the reply encoded in `bytes[from, to)` when its peer re-announced early. */
+  keepReply(
+    req: AnnounceRequest,
+    family: number,
+    addr: Uint8Array,
+    variant: number,
+    bytes: Uint8Array,
+    from: number,
+    to: number,
+  ) {
+    const cache = this.repeats;
+    if (cache === null || !this.repeated) return;
+    this.setRepeatKey(cache, req, family, addr, variant);
+    cache.keep(this.clock.now, this.options.minInterval, bytes, from, to);
+  }
+
+  private setRepeatKey(cache: ReplyCache, req: AnnounceRequest, family: number, addr: Uint8Array, variant: number) {
+    const length = this.writeEndpoint(family, addr, req.port);
+    // The form (2 bits), the seeder state, and how many peers were asked for (at most 5,000: 13 bits).
+    const key = (((variant << 1) | (req.left === 0 ? 1 : 0)) << 13) | this.wanted(req.numwant);
+    cache.setKey(req.infoHash, 0, this.endpoint, length, key);
+  }
+
+  /** The peer's compact endpoint (address then port) into `this.endpoint`; returns its length. */
+  private writeEndpoint(family: number, addr: Uint8Array, port: number): number {
+    const addrLength = family === FAMILY_V4 ? 4 : 16;
+    const endpoint = this.endpoint;
+    for (let k = 0; k < addrLength; k++) endpoint[k] = addr[k];
+    endpoint[addrLength] = port >> 8;
+    endpoint[addrLength + 1] = port & 0xff;
+    return addrLength + 2;
   }
 
   /** The peers-per-reply a request gets: its numwant, else the default, never above the cap. */
@@ -134,12 +196,11 @@ export class Tracker {
     const peers = r.peers;
     peers.v4.count = 0;
     peers.v6.count = 0;
-    const addrLength = family === FAMILY_V4 ? 4 : 16;
     const endpoint = this.endpoint;
-    for (let k = 0; k < addrLength; k++) endpoint[k] = r.externalIp[k] = addr[k];
-    endpoint[addrLength] = req.port >> 8;
-    endpoint[addrLength + 1] = req.port & 0xff;
+    const addrLength = this.writeEndpoint(family, addr, req.port) - 2;
+    for (let k = 0; k < addrLength; k++) r.externalIp[k] = addr[k];
     r.externalIpLength = addrLength;
+    this.repeated = false;
     r.interval = this.jitteredInterval();
 
     let tid: number;
@@ -154,6 +215,7 @@ export class Tracker {
       if (!outcome.stored) this.counters.values[C.capRefused]++;
       if (outcome.completed) this.counters.values[C.completed]++;
       if (outcome.renewAge >= 0) this.counters.renew(outcome.renewAge);
+      this.repeated = outcome.renewAge >= 0 && outcome.renewAge < this.options.minInterval;
       if (outcome.publish) this.deltas?.announce(req.infoHash, family, endpoint, seeder, partial, completed);
       tid = outcome.torrent;
       const uploadOnly = seeder || req.event === EVENT_PAUSED;

@@ -172,3 +172,17 @@ test('any depth limit, any nesting: a value within the limit, else BencodeError 
     fuzzParameters(1000),
   );
 });
+
+// Found by this target (src/protocol/bencode.ts, encodeInto): a whole number of 1e21 or more is written the way
+// String() writes it, `i1e+21e`, which is not bencode, and decode() refuses it. Below 1e21 the digits are right (past
+// 2^53 they are the shortest that name the same double, so the decoded bigint converts back to it).
+test('encode writes every whole number as a bencode integer that decodes back', {
+  todo: 'encode(1e21) writes i1e+21e',
+}, () => {
+  fc.assert(
+    fc.property(fc.double({ min: -1e300, max: 1e300, noNaN: true }).filter(Number.isInteger), (n) => {
+      assert.equal(Number(decode(encode(n))), n);
+    }),
+    fuzzParameters(200),
+  );
+});

@@ -16,15 +16,16 @@ import fc from 'fast-check';
 import { helpText, type Parsed, parseArgs, UsageError } from '../../src/config/cli.ts';
 import { type Config, listeners } from '../../src/config/config.ts';
 import { NetworkList } from '../../src/protocol/networks.ts';
-import { applyEdits, edits, latin1 } from './mutate.ts';
+import { applyEdits, edits, hostile, latin1 } from './mutate.ts';
 import { fuzzParameters } from './runs.ts';
 
-/** Every flag --help lists, so that flags added later are fuzzed too: long name, short letter, takes a value. */
-const FLAGS = [...helpText().matchAll(/^ {2}(?:-(\w), )? *--([a-z0-9-]+)( VALUE)?/gm)].map((m) => ({
-  short: m[1] ?? null,
-  name: m[2],
-  takesValue: m[3] !== undefined,
-}));
+/**
+ * Every flag --help lists, so that flags added later are fuzzed too: long name, short letter, whether it takes a value,
+ * and its default (a value it surely accepts) when --help shows one.
+ */
+const FLAGS = [...helpText().matchAll(/^ {2}(?:-(\w), )? *--([a-z0-9-]+)( VALUE)?.*?(?:\(default: ([^)]*)\))?$/gm)].map(
+  (m) => ({ short: m[1] ?? null, name: m[2], takesValue: m[3] !== undefined, default: m[4] ?? null }),
+);
 
 const VALUES = [
   '',
@@ -83,6 +84,12 @@ const value = fc.oneof(
   { weight: 1, arbitrary: fc.string({ unit: 'binary', maxLength: 12 }) },
 );
 
+/** A value for `flag`: its default half the time (so that whole argument lists get accepted), else any. */
+const valueFor = (flag: (typeof FLAGS)[number]): fc.Arbitrary<string> =>
+  flag.default === null ? value : fc.oneof(fc.constant(flag.default), value);
+
+const flag = fc.constantFrom(...FLAGS).chain((f) => fc.tuple(fc.constant(f), valueFor(f)));
+
 /** Config-file lines: every key opentracker.conf has, and swarmd.NAME for every long flag. */
 const CONFIG_KEYS = [
   'listen.tcp_udp',
@@ -116,36 +123,22 @@ const configLine = fc.oneof(
   { weight: 1, arbitrary: fc.constantFrom('', '# a comment', '   # indented comment', '\t', '\r', 'x'.repeat(600)) },
 );
 
+const CONFIG_TOKENS = ['\r', '\n', '\0', '#', '\t', ' ', 'listen.tcp ', 'swarmd.'];
+
 const configText = fc
-  .tuple(
-    fc.array(configLine, { maxLength: 8 }),
-    fc.constantFrom('\n', '\r\n'),
-    edits(['\r', '\n', '\0', '#', '\t', ' ']),
-  )
+  .tuple(fc.array(configLine, { maxLength: 8 }), fc.constantFrom('\n', '\r\n'), edits(CONFIG_TOKENS))
   .map(([lines, eol, e]) => applyEdits(latin1(lines.join(eol)), e));
 
 /** One argument, or a flag and its value as two; `-f` comes with a config file, written before the parse. */
 type Arg = { args: string[] } | { file: Buffer };
 
 const arg: fc.Arbitrary<Arg> = fc.oneof(
-  {
-    weight: 3,
-    arbitrary: fc
-      .tuple(fc.constantFrom(...FLAGS), value)
-      .map(([f, v]) => ({ args: f.takesValue ? [`--${f.name}`, v] : [`--${f.name}`] })),
-  },
-  {
-    weight: 2,
-    arbitrary: fc.tuple(fc.constantFrom(...FLAGS), value).map(([f, v]) => ({ args: [`--${f.name}=${v}`] })),
-  },
+  { weight: 3, arbitrary: flag.map(([f, v]) => ({ args: f.takesValue ? [`--${f.name}`, v] : [`--${f.name}`] })) },
+  { weight: 2, arbitrary: flag.map(([f, v]) => ({ args: [`--${f.name}=${v}`] })) },
   {
     weight: 2,
     arbitrary: fc
-      .tuple(
-        fc.constantFrom(...FLAGS.filter((f) => f.short !== null).map((f) => f.short ?? ''), 'i', 'p', 'P', 's'),
-        value,
-        fc.boolean(),
-      )
+      .tuple(fc.constantFrom(...FLAGS.flatMap((f) => f.short ?? []), 'i', 'p', 'P', 's'), value, fc.boolean())
       .map(([letter, v, attached]) => ({ args: attached ? [`-${letter}${v}`] : [`-${letter}`, v] })),
   },
   {
@@ -154,7 +147,22 @@ const arg: fc.Arbitrary<Arg> = fc.oneof(
       .constantFrom('-vw', '-hv', '-wv', '-Ax', '--', '-', '---help', '--http-port=', 'stray')
       .map((a) => ({ args: [a] })),
   },
-  { weight: 1, arbitrary: configText.map((file) => ({ file })) },
+  // Settings that only work together, so that HTTPS and the redirect are reached at all.
+  {
+    weight: 1,
+    arbitrary: fc
+      .constantFrom(
+        ['--https-port', '8443', '--cert', 'chain.pem', '--key', 'key.pem'],
+        ['--https-port=443', '--cert=c', '--key=k', '--redirect-http', '--domain', 'tracker.example'],
+        ['--redirect-http', '--domain=tracker.example:8443'],
+      )
+      .map((args) => ({ args: [...args] })),
+  },
+  { weight: 1, arbitrary: fc.string({ unit: 'binary', maxLength: 12 }).map((a) => ({ args: [a] })) },
+  {
+    weight: 1,
+    arbitrary: fc.oneof({ weight: 3, arbitrary: configText }, hostile(CONFIG_TOKENS)).map((file) => ({ file })),
+  },
 );
 
 const dir = mkdtempSync(join(tmpdir(), 'swarmd-fuzz-config-'));
@@ -234,7 +242,7 @@ test('parseArgs: help, version, a run with a startable Config, or a UsageError; 
         assert.ok(p.reason.length > 0 && !/[\r\n]/.test(p.reason), `reason ${JSON.stringify(p.reason)}`);
       }
     }),
-    fuzzParameters(1500, 2),
+    fuzzParameters(800, 4),
   );
   assert.ok(runs > 50, `only ${runs} argument lists were accepted`);
 });

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { MalformedReply, readAnnounceReply, readScrapeReply } from '../../src/cli/query/replies.ts';
+import { readAnnounceReply, readScrapeReply } from '../../src/cli/query/replies.ts';
 import { type Answer, createAnswer, type HttpClient, type HttpHandler } from '../../src/net/http-handler.ts';
 import { type BValue, decode } from '../../src/protocol/bencode.ts';
 import { createRequestHead, HEAD_OK, parseRequestHead } from '../../src/protocol/http-request.ts';
@@ -48,16 +48,10 @@ function requestAt(data: Buffer, offset: number) {
   return { ...head, path: data.toString('latin1', head.targetStart, head.pathEnd) };
 }
 
-/** The bencoded body of a 200 to /announce or /scrape must be canonical bencode the query tool reads. */
+/** The bencoded body of a 200 to /announce or /scrape must be canonical bencode that the query tool reads. */
 function checkTrackerBody(path: string, body: Buffer): BValue {
   const value = decode(body);
-  const read = path === '/announce' ? readAnnounceReply : readScrapeReply;
-  try {
-    read(value);
-  } catch (err) {
-    assert.ok(!(err instanceof MalformedReply), `the query tool cannot read ${path}'s reply: ${err}`);
-    throw err;
-  }
+  (path === '/announce' ? readAnnounceReply : readScrapeReply)(value);
   return value;
 }
 
@@ -128,7 +122,7 @@ test('HttpHandler.answer: well-formed responses, and only accepted announces cha
         if (f.store.peers !== peers) accepted++;
       },
     ),
-    fuzzParameters(400),
+    fuzzParameters(1000, 2),
   );
   // The generators must reach the tracker, not only its refusals.
   assert.ok(accepted > 0, 'no request changed the swarm: the generators only make junk');

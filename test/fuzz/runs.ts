@@ -14,8 +14,8 @@ function wholeNumber(name: string): number | undefined {
 
 /**
  * Runs for one property: `defaultRuns` under `npm test`; with SWARMD_FUZZ_RUNS=N, N divided by `cost` (never fewer than
- * the default). `cost` is for properties that do I/O per run (a socket, a temporary file), so that one SWARMD_FUZZ_RUNS
- * gives every target a comparable share of a long run.
+ * the default). `cost` is how many times dearer one run is than a run of a plain parser (about 0.1 ms): a whole tracker
+ * answering, a temporary file, a socket. It gives every property a comparable share of a long run.
  */
 export function fuzzRuns(defaultRuns: number, cost = 1): number {
   const runs = wholeNumber('SWARMD_FUZZ_RUNS');

@@ -190,6 +190,11 @@ function httpGet(source: string, port: number, target: string): Promise<BDict> {
       clearTimeout(timer);
       reject(err);
     });
+    // A tracker killed mid-request closes without an error; after a reply this does nothing.
+    socket.on('close', () => {
+      clearTimeout(timer);
+      reject(new Error(`connection closed before the reply to ${target}`));
+    });
     socket.write(`GET ${target} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`);
   });
 }

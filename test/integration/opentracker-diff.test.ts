@@ -81,7 +81,16 @@ async function startPair(
   let otProcess: Opentracker | undefined;
   try {
     otProcess = await startOpentracker(OPENTRACKER!, otArgs, HOST, otPort);
-    const swArgs = [...sharedArgs(swDir, swPort, extra, config), '--workers', '1', ...swarmdOnly];
+    // --repeat-cache 0: the sequences re-announce within seconds and compare fresh counts; opentracker keeps no
+    // replies (docs/opentracker-compatibility.md).
+    const swArgs = [
+      ...sharedArgs(swDir, swPort, extra, config),
+      '--workers',
+      '1',
+      '--repeat-cache',
+      '0',
+      ...swarmdOnly,
+    ];
     const swProcess = await spawnSwarmd(swArgs, HOST, swPort, { cwd: swDir });
     return {
       ot: { name: 'opentracker', host: HOST, port: otPort },
