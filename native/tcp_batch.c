@@ -512,25 +512,19 @@ static napi_value js_sweep(napi_env env, napi_callback_info info) {
   return out;
 }
 
-// takeAccepted(): connections accepted since the last call (for the tracker's statistics).
-static napi_value js_take_accepted(napi_env env, napi_callback_info info) {
+// takeAccepted() and takeRefused(): connections accepted, and connections closed at once because maxConnections were
+// open, since the last call of the same (for the tracker's statistics). The function's data says which.
+static char take_refused_tag;
+static napi_value js_take_count(napi_env env, napi_callback_info info) {
   size_t argc = 0;
+  void *which;
   napi_value out;
   server *s = this_server(env, info, &argc, NULL, NULL);
   if (!s) return NULL;
-  CALL(env, napi_create_uint32(env, s->accepted, &out));
-  s->accepted = 0;
-  return out;
-}
-
-// takeRefused(): connections closed at once since the last call because maxConnections were open.
-static napi_value js_take_refused(napi_env env, napi_callback_info info) {
-  size_t argc = 0;
-  napi_value out;
-  server *s = this_server(env, info, &argc, NULL, NULL);
-  if (!s) return NULL;
-  CALL(env, napi_create_uint32(env, s->refused, &out));
-  s->refused = 0;
+  CALL(env, napi_get_cb_info(env, info, NULL, NULL, NULL, &which));
+  uint32_t *count = which == &take_refused_tag ? &s->refused : &s->accepted;
+  CALL(env, napi_create_uint32(env, *count, &out));
+  *count = 0;
   return out;
 }
 
@@ -697,9 +691,9 @@ static napi_value js_listen(napi_env env, napi_callback_info info) {
   napi_set_named_property(env, obj, "send", fn);
   napi_create_function(env, "sweep", NAPI_AUTO_LENGTH, js_sweep, NULL, &fn);
   napi_set_named_property(env, obj, "sweep", fn);
-  napi_create_function(env, "takeAccepted", NAPI_AUTO_LENGTH, js_take_accepted, NULL, &fn);
+  napi_create_function(env, "takeAccepted", NAPI_AUTO_LENGTH, js_take_count, NULL, &fn);
   napi_set_named_property(env, obj, "takeAccepted", fn);
-  napi_create_function(env, "takeRefused", NAPI_AUTO_LENGTH, js_take_refused, NULL, &fn);
+  napi_create_function(env, "takeRefused", NAPI_AUTO_LENGTH, js_take_count, &take_refused_tag, &fn);
   napi_set_named_property(env, obj, "takeRefused", fn);
   return obj;
 }

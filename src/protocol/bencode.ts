@@ -125,7 +125,8 @@ export function encode(value: BValue): Buffer {
 function encodeInto(value: BValue, parts: Uint8Array[]): void {
   if (typeof value === 'number' || typeof value === 'bigint') {
     if (typeof value === 'number' && !Number.isInteger(value)) throw new TypeError('bencode integers must be whole');
-    parts.push(Buffer.from(`i${value}e`, 'latin1'));
+    // Through BigInt: a number's own text turns to exponent notation from 1e21 on.
+    parts.push(Buffer.from(`i${BigInt(value)}e`, 'latin1'));
   } else if (value instanceof Uint8Array) {
     parts.push(Buffer.from(`${value.length}:`, 'latin1'), value);
   } else if (Array.isArray(value)) {

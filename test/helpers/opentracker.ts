@@ -6,12 +6,14 @@
 // the whitelist and the `-l` state file only then: so the run directory and its files must be readable by that user,
 // and the paths in the config must be relative to the directory.
 
+import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { test } from 'node:test';
+import { isExecutable, pathDirs } from './commands.ts';
 
 /** Where Debian's package puts the binary (`apt-get install opentracker`). */
 export const OPENTRACKER_PATHS = ['/usr/bin/opentracker', '/usr/sbin/opentracker', '/usr/local/bin/opentracker'];
@@ -21,17 +23,22 @@ export const OPENTRACKER_PATHS = ['/usr/bin/opentracker', '/usr/sbin/opentracker
  * instead of PATH (set it to '' to act as if it were not installed).
  */
 export function findOpentracker(): string | null {
-  const dirs = (process.env.PATH ?? '').split(path.delimiter).filter(Boolean);
   const override = process.env.SWARMD_OPENTRACKER;
   const candidates =
-    override !== undefined ? [override] : [...dirs.map((d) => path.join(d, 'opentracker')), ...OPENTRACKER_PATHS];
-  for (const candidate of candidates.filter(Boolean)) {
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {}
-  }
-  return null;
+    override !== undefined ? [override] : [...pathDirs().map((d) => path.join(d, 'opentracker')), ...OPENTRACKER_PATHS];
+  return candidates.find((candidate) => candidate !== '' && isExecutable(candidate)) ?? null;
+}
+
+/**
+ * The opentracker binary for a test file, and what its opentracker tests pass as `skip`: false, or why they cannot
+ * run. Under CI a missing binary registers a failing test instead, so that CI never passes by skipping them.
+ */
+export function requireOpentracker(): { binary: string; skip: string | false } {
+  const binary = findOpentracker();
+  if (binary !== null) return { binary, skip: false };
+  const missing = 'Debian opentracker is not installed (apt-get install opentracker)';
+  if (process.env.CI) test('opentracker is installed (CI)', () => assert.fail(missing));
+  return { binary: '', skip: missing };
 }
 
 /**

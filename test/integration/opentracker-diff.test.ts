@@ -1,7 +1,7 @@
 // Differential tests: the same requests to Debian's `opentracker` binary and to swarmd, started with the same
 // config file and the same command line, and the replies compared decoded (byte for byte only where the format is
 // the contract: the failure text, the /stats line layouts). Where swarmd differs on purpose, each side's own form is
-// asserted and the difference is listed in docs/opentracker-differences-draft.md.
+// asserted and the difference is listed in docs/opentracker-compatibility.md.
 //
 // Needs Debian's `opentracker` package (.ci/run installs it). Without it the tests are skipped, or fail when CI is set.
 // Run as root (as CI does), opentracker chroots into its run directory and becomes `nobody`: see helpers/opentracker.ts.
@@ -15,21 +15,17 @@ import { after, before, describe, test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import { type BDict, type BValue, decode } from '../../src/protocol/bencode.ts';
 import {
-  findOpentracker,
   makeRunDir,
   type Opentracker,
   removeRunDir,
+  requireOpentracker,
   startOpentracker,
 } from '../helpers/opentracker.ts';
 import { freePort } from '../helpers/ports.ts';
 import { type HttpResponse, parseResponse, pct, REPO_ROOT, type Swarmd, spawnSwarmd } from '../helpers/swarmd.ts';
 
-const OPENTRACKER = findOpentracker();
-const MISSING = OPENTRACKER === null ? 'Debian opentracker is not installed (apt-get install opentracker)' : null;
-if (MISSING !== null && process.env.CI) {
-  test('opentracker is installed (CI)', () => assert.fail(MISSING));
-}
-const skip = MISSING ?? false;
+const { binary: OPENTRACKER, skip: opentrackerMissing } = requireOpentracker();
+const skip = opentrackerMissing;
 
 const HOST = '127.0.0.1';
 const REFUSED = 'Requested download is not authorized for use with this tracker.';
@@ -80,7 +76,7 @@ async function startPair(
   const otArgs = sharedArgs(otDir, otPort, extra, config);
   let otProcess: Opentracker | undefined;
   try {
-    otProcess = await startOpentracker(OPENTRACKER!, otArgs, HOST, otPort);
+    otProcess = await startOpentracker(OPENTRACKER, otArgs, HOST, otPort);
     // --repeat-cache 0: the sequences re-announce within seconds and compare fresh counts; opentracker keeps no
     // replies (docs/opentracker-compatibility.md).
     const swArgs = [
@@ -1508,7 +1504,7 @@ describe('opentracker and swarmd: -v, -h and a bad option', { skip }, () => {
     const r = spawnSync(argv0[0], [...argv0.slice(1), flag], { encoding: 'utf8', timeout: 10_000 });
     return { status: r.status, out: `${r.stdout}${r.stderr}` };
   };
-  const ot = () => [OPENTRACKER!];
+  const ot = () => [OPENTRACKER];
   const sw = () => [process.execPath, path.join(REPO_ROOT, 'src/main.ts')];
 
   test('-v and -h exit 0 on both; a bad option exits 1 (opentracker) and 2 (swarmd)', () => {

@@ -9,11 +9,12 @@
 
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { accessSync, constants, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
+import { onPath } from '../helpers/commands.ts';
 import { freePort } from '../helpers/ports.ts';
 import { announceTarget, get, REPO_ROOT, spawnSwarmd, UdpClient } from '../helpers/swarmd.ts';
 import { type Ca, HttpsConnection, issue, makeCa, removeCa } from '../helpers/tls.ts';
@@ -22,17 +23,6 @@ const UNIT_TEXT = readFileSync(path.join(REPO_ROOT, 'packaging/swarmd.service'),
 const DEFAULTS_TEXT = readFileSync(path.join(REPO_ROOT, 'packaging/swarmd.default'), 'utf8');
 /** Where docs/deploy.md installs the code. */
 const INSTALLED = ['/opt/swarmd/node_modules/.bin/node', '/opt/swarmd/src/main.ts'];
-
-function onPath(binary: string): boolean {
-  return (process.env.PATH ?? '').split(path.delimiter).some((dir) => {
-    try {
-      accessSync(path.join(dir, binary), constants.X_OK);
-      return true;
-    } catch {
-      return false;
-    }
-  });
-}
 
 const ANALYZE_MISSING = onPath('systemd-analyze') ? null : 'needs systemd-analyze on PATH (apt-get install systemd)';
 if (ANALYZE_MISSING !== null && process.env.CI) {

@@ -14,21 +14,17 @@ import { after, before, describe, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { encode } from '../../src/protocol/bencode.ts';
 import {
-  findOpentracker,
   makeRunDir,
   type Opentracker,
   removeRunDir,
+  requireOpentracker,
   startOpentracker,
 } from '../helpers/opentracker.ts';
 import { freePort } from '../helpers/ports.ts';
 import { REPO_ROOT, type Swarmd, spawnSwarmd, startSwarmd } from '../helpers/swarmd.ts';
 import { type Ca, type Issued, issue, makeCa, removeCa } from '../helpers/tls.ts';
 
-const OPENTRACKER = findOpentracker();
-const MISSING = OPENTRACKER === null ? 'Debian opentracker is not installed (apt-get install opentracker)' : null;
-if (MISSING !== null && process.env.CI) {
-  test('opentracker is installed (CI)', () => assert.fail(MISSING));
-}
+const { binary: OPENTRACKER, skip: opentrackerMissing } = requireOpentracker();
 
 // ---------------------------------------------------------------------------------------------------------------
 // Running the tool
@@ -614,7 +610,7 @@ describe('against swarmd over HTTPS', () => {
 // ---------------------------------------------------------------------------------------------------------------
 // Debian's opentracker (IPv4, whitelist only)
 
-describe('against Debian opentracker', { skip: MISSING ?? false }, () => {
+describe('against Debian opentracker', { skip: opentrackerMissing }, () => {
   const [a, b] = [hashOf(0xa1), hashOf(0xb2)];
   let dir: string;
   let tracker: Opentracker;
@@ -636,7 +632,7 @@ describe('against Debian opentracker', { skip: MISSING ?? false }, () => {
       '-d',
       dir,
     ];
-    tracker = await startOpentracker(OPENTRACKER as string, args, '127.0.0.1', port);
+    tracker = await startOpentracker(OPENTRACKER, args, '127.0.0.1', port);
   });
   after(async () => {
     await tracker?.stop();

@@ -10,7 +10,6 @@
 
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -19,17 +18,7 @@ import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pino from 'pino';
 import { createNotifier } from '../../src/cli/systemd.ts';
-
-function onPath(binary: string): boolean {
-  return (process.env.PATH ?? '').split(path.delimiter).some((dir) => {
-    try {
-      accessSync(path.join(dir, binary), constants.X_OK);
-      return true;
-    } catch {
-      return false;
-    }
-  });
-}
+import { onPath } from '../helpers/commands.ts';
 
 const MISSING = ['systemd-notify', 'python3'].filter((binary) => !onPath(binary));
 const missingReason = `needs ${MISSING.join(' and ')} on PATH (apt-get install systemd python3)`;
