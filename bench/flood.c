@@ -260,7 +260,7 @@ static struct {
     struct mmsghdr in_msgs[BATCH];
     uint8_t conn_id[8];
     int have_conn_id;
-    int64_t last_connect_sent, conn_id_at;
+    int64_t last_connect_sent;
     uint64_t counter;
     uint64_t sent, sent_kind[4], send_errors, connects_sent, skipped;
     uint64_t replies[5]; /* connect, announce, scrape, error, other */
@@ -684,7 +684,7 @@ struct junk_conn {
 
 static struct {
     struct junk_conn *conns;
-    int *free_slots, nfree, active;
+    int *free_slots, nfree;
     uint64_t opened, answered, status[6], closed_silently, timeouts, connect_errors, skipped, by_kind[JUNK_KINDS];
     struct tally errnos;
 } junk;
@@ -695,7 +695,6 @@ static void junk_close(int i)
     tcp_reset(c->fd);
     c->fd = -1;
     junk.free_slots[junk.nfree++] = i;
-    junk.active--;
 }
 
 static void junk_event(int i, uint32_t events)
@@ -751,7 +750,6 @@ static void junk_open_due(int64_t now, int64_t start)
         c->opened = now;
         junk.by_kind[c->kind]++;
         junk.opened++;
-        junk.active++;
         epoll_add(fd, EPOLLOUT | EPOLLIN | EPOLLRDHUP, TAG_JUNK | (uint64_t)i);
     }
 }
@@ -795,7 +793,7 @@ static void print_summary(double t)
         fprintf(f, "%s\"%s\":%llu", k ? "," : "", KIND_NAMES[k], (unsigned long long)udp.sent_kind[k]);
     fprintf(f, "},\"send_errors\":%llu,\"send_errnos\":", (unsigned long long)udp.send_errors);
     json_tally(f, &udp.send_errnos);
-    fprintf(f, ",\"behind_dropped\":%llu,\"connects_sent\":%llu,\"had_connection_id\":%s,", 
+    fprintf(f, ",\"skipped_behind\":%llu,\"connects_sent\":%llu,\"had_connection_id\":%s,", 
             (unsigned long long)udp.skipped, (unsigned long long)udp.connects_sent,
             udp.have_conn_id ? "true" : "false");
     fprintf(f, "\"replies\":{\"connect\":%llu,\"announce\":%llu,\"scrape\":%llu,\"error\":%llu,\"other\":%llu},",
@@ -814,7 +812,7 @@ static void print_summary(double t)
             (unsigned long long)http.connects, (unsigned long long)http.closed_by_server,
             (unsigned long long)http.connect_errors);
     json_tally(f, &http.errnos);
-    fprintf(f, ",\"behind_dropped\":%llu},", (unsigned long long)http.skipped);
+    fprintf(f, ",\"skipped_behind\":%llu},", (unsigned long long)http.skipped);
     fprintf(f, "\"junk\":{\"target_rate\":%.0f,\"opened\":%llu,\"rate\":%.0f,\"answered\":%llu,\"status\":",
             opt.junk_rate, (unsigned long long)junk.opened, junk.opened / t, (unsigned long long)junk.answered);
     print_status(f, junk.status);
@@ -822,7 +820,7 @@ static void print_summary(double t)
             (unsigned long long)junk.closed_silently, (unsigned long long)junk.timeouts,
             (unsigned long long)junk.connect_errors);
     json_tally(f, &junk.errnos);
-    fprintf(f, ",\"behind_dropped\":%llu,\"by_kind\":{", (unsigned long long)junk.skipped);
+    fprintf(f, ",\"skipped_behind\":%llu,\"by_kind\":{", (unsigned long long)junk.skipped);
     for (size_t k = 0; k < JUNK_KINDS; k++)
         fprintf(f, "%s\"%s\":%llu", k ? "," : "", JUNK_NAMES[k], (unsigned long long)junk.by_kind[k]);
     fprintf(f, "}},\"total_rate\":%.0f}\n", (udp.sent + http.sent + junk.opened) / t);

@@ -41,6 +41,8 @@ export interface StreamReport {
   family: 'ipv4' | 'ipv6';
   baseline: OutcomeSummary;
   flood: OutcomeSummary;
+  /** Under the flood, only the seconds in which nothing but the soak used the machine. */
+  floodQuiet: OutcomeSummary;
   series: WindowFigures[];
 }
 
@@ -123,7 +125,7 @@ export class HonestLoad {
   private readonly options: HonestOptions;
   private readonly streams: Stream[] = [];
   private readonly udpSources = new Map<string, UdpSource>();
-  private readonly httpInFlight = new Set<{ socket: net.Socket; sentAt: number; fail: (r: string) => void }>();
+  private readonly httpInFlight = new Set<{ sentAt: number; fail: (reason: string) => void }>();
   private readonly hashes: Buffer[];
   private timer: NodeJS.Timeout | null = null;
   private startedAt = 0;
@@ -196,12 +198,14 @@ export class HonestLoad {
     return { requests, failed };
   }
 
-  report(): StreamReport[] {
+  /** `quiet`: whether, in a given second of the run, nothing but the soak used the machine. */
+  report(quiet: (second: number) => boolean): StreamReport[] {
     return this.streams.map((s) => ({
       protocol: s.protocol,
       family: s.family,
       baseline: s.outcomes.baseline.summary(),
       flood: s.outcomes.flood.summary(),
+      floodQuiet: s.outcomes.flood.summary(quiet),
       series: s.series.series(),
     }));
   }
@@ -414,7 +418,7 @@ export class HonestLoad {
         : tcp;
     let data: Buffer = Buffer.alloc(0);
     let done = false;
-    const entry = { socket, sentAt, fail: (reason: string) => finish(reason) };
+    const entry = { sentAt, fail: (reason: string) => finish(reason) };
     const finish = (reason: string | null) => {
       if (done) return;
       done = true;

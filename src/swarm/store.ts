@@ -115,6 +115,12 @@ export class SwarmStore {
     }
   }
 
+  /** Whether the torrent `hash[off…off+20]` holds the peer at `endpoint` (6 or 18 compact bytes by `family`). */
+  hasPeer(hash: Uint8Array, off: number, family: number, endpoint: Uint8Array): boolean {
+    const tid = this.find(hash, off);
+    return tid >= 0 && this.pools[family].find(tid, endpoint, 0) >= 0;
+  }
+
   /**
    * Records an announce from the peer at `endpoint` (6 or 18 compact bytes by `family`).
    * `seeder`: left is 0. `partial`: a BEP 21 partial seed. `completed`: the announce carried event=completed, which

@@ -119,6 +119,9 @@ export class Tracker {
     this.setRepeatKey(cache, req, family, addr, variant);
     const entry = cache.find(this.clock.now, this.options.minInterval);
     if (entry < 0) return null;
+    // A peer that left since (stopped, here or at another worker) must announce for real to come back.
+    this.catchUp();
+    if (!this.store.hasPeer(req.infoHash, 0, family, this.endpoint)) return null;
     this.counters.values[C.repeatsCached]++;
     return cache.reply(entry);
   }

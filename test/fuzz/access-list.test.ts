@@ -64,6 +64,6 @@ test('parseHashList finds exactly the hash lines; each problem names, in order, 
         assert.ok(p.reason.length > 0 && !/[\r\n\0]/.test(p.reason), JSON.stringify(p.reason));
       });
     }),
-    fuzzParameters(800, 4),
+    fuzzParameters(800, 8),
   );
 });

@@ -242,7 +242,7 @@ test('parseArgs: help, version, a run with a startable Config, or a UsageError; 
         assert.ok(p.reason.length > 0 && !/[\r\n]/.test(p.reason), `reason ${JSON.stringify(p.reason)}`);
       }
     }),
-    fuzzParameters(800, 4),
+    fuzzParameters(800, 5),
   );
   assert.ok(runs > 50, `only ${runs} argument lists were accepted`);
 });

@@ -12,6 +12,7 @@ import { type Answer, createAnswer, type HttpClient, type HttpHandler } from '..
 import { type BValue, decode } from '../../src/protocol/bencode.ts';
 import { createRequestHead, HEAD_OK, parseRequestHead } from '../../src/protocol/http-request.ts';
 import { connectionBytes } from './http-requests.ts';
+import { latin1, percentEncode } from './mutate.ts';
 import { fuzzParameters } from './runs.ts';
 import { CLIENTS, createFixture, type Fixture, onlyAnnouncedChanged, renewing, swarmFingerprint } from './tracker.ts';
 
@@ -104,7 +105,11 @@ async function serveConnection(f: Fixture, handler: HttpHandler, data: Buffer, c
   }
 }
 
-const fixtures = [renewing(() => createFixture(false)), renewing(() => createFixture(true))];
+const fixtures = [
+  renewing(() => createFixture()),
+  renewing(() => createFixture({ ipFromQuery: true })),
+  renewing(() => createFixture({ rateLimited: true })),
+];
 
 test('HttpHandler.answer: well-formed responses, and only accepted announces change the swarm', async () => {
   let accepted = 0;
@@ -112,7 +117,7 @@ test('HttpHandler.answer: well-formed responses, and only accepted announces cha
     fc.asyncProperty(
       connectionBytes,
       fc.constantFrom(...CLIENTS),
-      fc.constantFrom(0, 1),
+      fc.constantFrom(0, 0, 1, 1, 2),
       fc.integer({ min: 0, max: 7 }).map((n) => n === 0),
       fc.oneof({ weight: 4, arbitrary: fc.constantFrom(1024, 8192) }, fc.integer({ min: 16, max: 8192 })),
       async (data, client, which, redirect, maxHead) => {
@@ -122,8 +127,24 @@ test('HttpHandler.answer: well-formed responses, and only accepted announces cha
         if (f.store.peers !== peers) accepted++;
       },
     ),
-    fuzzParameters(1000, 2),
+    fuzzParameters(1000, 3),
   );
   // The generators must reach the tracker, not only its refusals.
   assert.ok(accepted > 0, 'no request changed the swarm: the generators only make junk');
+});
+
+// Found by the UDP target (see the last test of udp.test.ts): HTTP announces share Tracker.cachedReply, so a peer
+// that re-announced early, stopped and started again within `min interval` stayed out of the swarm here too.
+test('HTTP: a peer that stops and starts again within min interval is back in the swarm', () => {
+  const f = createFixture();
+  const client = CLIENTS[1];
+  const hash = Buffer.alloc(20, 0x5e);
+  for (const event of ['started', 'started', 'stopped', 'started']) {
+    const query = `info_hash=${percentEncode(hash)}&peer_id=${'-'.repeat(20)}&port=6881&left=1000&event=${event}`;
+    const request = latin1(`GET /announce?${query} HTTP/1.1\r\n\r\n`);
+    f.http.answer(request, 0, request.length, client, 8192, createAnswer());
+  }
+  const tid = f.store.find(hash, 0);
+  const endpoint = Buffer.concat([client.addr, Buffer.of(0x1a, 0xe1)]); // port 6881
+  assert.ok(tid >= 0 && f.store.pools[client.family].find(tid, endpoint, 0) >= 0, 'the peer that started is missing');
 });

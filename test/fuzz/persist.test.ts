@@ -123,7 +123,7 @@ test('a state file with every record twice restores the same swarm as the file i
       restoreState(doubled, twice, { now: 5 }, allows, TTL);
       assert.deepEqual(swarmFingerprint(twice), swarmFingerprint(once));
     }),
-    fuzzParameters(200, 3),
+    fuzzParameters(200, 5),
   );
 });
 
@@ -139,7 +139,7 @@ test('readStateFile on a damaged file: null (start empty), the file moved aside,
       const usable = !(decodeState(damaged, path) instanceof StateFileError);
       assert.equal(read !== null, usable);
       const left = readdirSync(dir).filter((f) => f.startsWith(`state-${n - 1}`));
-      assert.deepEqual(left.length, 1);
+      assert.equal(left.length, 1);
       assert.equal(left[0] === `state-${n - 1}`, usable, `${left[0]}`);
       rmSync(join(dir, left[0]));
     }),

@@ -280,6 +280,6 @@ test('UDP exchanges with a hostile tracker: a result or a QueryError/MalformedRe
         if (info !== null) checkPrinted(announceOptions, info, null);
       }
     }),
-    fuzzParameters(100, 20),
+    fuzzParameters(100, 40),
   );
 });

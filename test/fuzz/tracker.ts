@@ -14,6 +14,8 @@ import { ClientAddressResolver } from '../../src/tracker/client-address.ts';
 import { Clock } from '../../src/tracker/clock.ts';
 import { ConnectionIds } from '../../src/tracker/connection-id.ts';
 import { FullScrape } from '../../src/tracker/full-scrape.ts';
+import { RateLimiter } from '../../src/tracker/rate-limit.ts';
+import { ReplyCache } from '../../src/tracker/reply-cache.ts';
 import { PEERS_BOTH_FAMILIES, Tracker } from '../../src/tracker/tracker.ts';
 import { bytes } from './mutate.ts';
 
@@ -60,19 +62,52 @@ export interface Fixture {
   announced: Buffer[];
 }
 
-export function createFixture(ipFromQuery = false): Fixture {
+/** The caps of the fixture: low, so that the fuzz targets reach them (and the refusals past them). */
+export const MAX_TORRENTS = 40;
+export const MAX_PEERS_PER_TORRENT = 16;
+
+export interface FixtureOptions {
+  /** --ip-from-query. */
+  ipFromQuery?: boolean;
+  /** Per-address rate limits, with bursts small enough to run out (the clock stands still, so they stay out). */
+  rateLimited?: boolean;
+}
+
+/**
+ * A tracker with the abuse controls serve() sets by default — caps, the repeat-announce cache — and rate limits on
+ * demand; with the seeded torrents in it.
+ */
+export function createTracker(rateLimited = false): Tracker {
   // Never started: time stands still, so nothing expires between two looks at the swarm.
   const clock = new Clock();
-  const store = new SwarmStore({ peerTtl: 3600 }, 64);
-  const counters = new Counters();
   const tracker = new Tracker(
-    store,
+    new SwarmStore({ peerTtl: 3600 }, 64),
     clock,
-    { interval: 1800, minInterval: 900, maxPeers: 50, defaultNumwant: 50, trackerId: 'fuzz' },
-    counters,
+    {
+      interval: 1800,
+      minInterval: 900,
+      maxPeers: 50,
+      defaultNumwant: 50,
+      trackerId: 'fuzz',
+      maxTorrents: MAX_TORRENTS,
+      maxPeersPerTorrent: MAX_PEERS_PER_TORRENT,
+    },
+    new Counters(),
   );
+  // Slots of 1280 bytes, as serve() makes them: the largest UDP reply over IPv6 fits.
+  tracker.repeats = new ReplyCache(64, 1280);
+  if (rateLimited) {
+    tracker.limiter = new RateLimiter({ announceRate: 1, announceBurst: 40, scrapeRate: 1, scrapeBurst: 40 });
+  }
   tracker.access = { allows: (hash, off) => hash[off] !== REFUSED_HASH_BYTE };
   seed(tracker);
+  return tracker;
+}
+
+/** createTracker() with both handlers and the HTTP services, as serve() builds them. */
+export function createFixture({ ipFromQuery = false, rateLimited = false }: FixtureOptions = {}): Fixture {
+  const tracker = createTracker(rateLimited);
+  const { store, clock, counters } = tracker;
 
   const announced: Buffer[] = [];
   const announce = tracker.announce.bind(tracker);
