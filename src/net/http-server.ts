@@ -26,14 +26,6 @@ export interface HttpServerOptions {
   maxConnections: number;
 }
 
-export const DEFAULT_HTTP_SERVER_OPTIONS: HttpServerOptions = {
-  maxHeadBytes: 8192,
-  headTimeoutMs: 10_000,
-  idleTimeoutMs: 60_000,
-  handshakeTimeoutMs: 10_000,
-  maxConnections: 0,
-};
-
 interface Connection {
   socket: net.Socket;
   client: HttpClient;
@@ -59,12 +51,7 @@ export class HttpServer {
   private readonly reaper: NodeJS.Timeout;
 
   /** `tlsPair`: serve HTTPS with this certificate chain and key (see setTlsPair to change them). */
-  constructor(
-    handler: HttpHandler,
-    log: Logger,
-    options: HttpServerOptions = DEFAULT_HTTP_SERVER_OPTIONS,
-    tlsPair: TlsPair | null = null,
-  ) {
+  constructor(handler: HttpHandler, log: Logger, options: HttpServerOptions, tlsPair: TlsPair | null = null) {
     this.handler = handler;
     this.log = log;
     this.options = options;

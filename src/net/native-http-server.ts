@@ -9,7 +9,7 @@ import type { Logger } from '../log.ts';
 import { C } from '../stats/counters.ts';
 import { FAMILY_V4, FAMILY_V6 } from '../swarm/store.ts';
 import { createAnswer, type HttpClient, type HttpHandler } from './http-handler.ts';
-import { DEFAULT_HTTP_SERVER_OPTIONS, type HttpServerOptions } from './http-server.ts';
+import type { HttpServerOptions } from './http-server.ts';
 import { FLAG_CLOSE, FLAG_HOLD, nativeTcp, nativeTcpError, type TcpServer } from './native-tcp-addon.ts';
 
 const BATCH = 64;
@@ -22,7 +22,7 @@ export class NativeHttpServer {
   private server: TcpServer | null = null;
   private reaper: NodeJS.Timeout | null = null;
 
-  constructor(handler: HttpHandler, log: Logger, options: HttpServerOptions = DEFAULT_HTTP_SERVER_OPTIONS) {
+  constructor(handler: HttpHandler, log: Logger, options: HttpServerOptions) {
     this.handler = handler;
     this.log = log;
     this.options = options;

@@ -58,57 +58,42 @@ export function createMetrics(ctx: StatsContext): Metrics {
     set(total(C.udpAnnounces), { protocol: 'udp', action: 'announce' });
     set(total(C.udpScrapes), { protocol: 'udp', action: 'scrape' });
   });
-  counter('swarmd_http_connections_total', 'HTTP connections accepted.', [], (set) => set(total(C.tcpAccepts)));
-  counter('swarmd_udp_packets_total', 'UDP datagrams received.', [], (set) => set(total(C.udpPackets)));
-  counter(
-    'swarmd_udp_connection_id_mismatches_total',
-    'UDP requests with a wrong or expired connection id.',
-    [],
-    (set) => set(total(C.udpMismatch)),
-  );
-  counter(
-    'swarmd_full_scrape_bytes_total',
-    'Body bytes of full scrapes sent (/scrape and /stats?mode=tpbs), compressed or not.',
-    [],
-    (set) => set(total(C.fullScrapeBytes)),
-  );
-  counter('swarmd_completed_total', 'Completed downloads counted.', [], (set) => set(total(C.completed)));
-  counter(
-    'swarmd_rate_limited_total',
-    'Announces and scrapes refused by the per-address rate limit (HTTP and UDP).',
-    [],
-    (set) => set(total(C.rateLimited)),
-  );
-  counter(
-    'swarmd_repeat_announces_cached_total',
-    'Announces answered with the reply kept for a peer re-announcing before min interval, without touching the swarm.',
-    [],
-    (set) => set(total(C.repeatsCached)),
-  );
-  counter(
-    'swarmd_cap_refusals_total',
-    'Announces refused, or peers not stored, because a cap was reached (torrents, peers per torrent, memory).',
-    [],
-    (set) => set(total(C.capRefused)),
-  );
-  counter(
-    'swarmd_http_connections_cut_total',
-    'HTTP(S) connections closed by a bound: late head, idle, TLS handshake, too many connections.',
-    [],
-    (set) => set(total(C.connectionsCut)),
-  );
-  counter('swarmd_announces_refused_total', 'Announces refused by the access list.', [], (set) =>
-    set(total(C.refused)),
-  );
-  counter(
-    'swarmd_bad_parameters_total',
-    'HTTP requests refused with a failure reason for a bad parameter.',
-    [],
-    (set) => set(total(C.badParameter)),
-  );
-  counter('swarmd_sync_records_total', 'Peer records received from other cluster nodes.', [], (set) =>
-    set(total(C.syncs)),
-  );
+  // The counters that are one process-wide total each, in the order /metrics lists them.
+  const totals: [name: string, help: string, index: number][] = [
+    ['swarmd_http_connections_total', 'HTTP connections accepted.', C.tcpAccepts],
+    ['swarmd_udp_packets_total', 'UDP datagrams received.', C.udpPackets],
+    ['swarmd_udp_connection_id_mismatches_total', 'UDP requests with a wrong or expired connection id.', C.udpMismatch],
+    [
+      'swarmd_full_scrape_bytes_total',
+      'Body bytes of full scrapes sent (/scrape and /stats?mode=tpbs), compressed or not.',
+      C.fullScrapeBytes,
+    ],
+    ['swarmd_completed_total', 'Completed downloads counted.', C.completed],
+    [
+      'swarmd_rate_limited_total',
+      'Announces and scrapes refused by the per-address rate limit (HTTP and UDP).',
+      C.rateLimited,
+    ],
+    [
+      'swarmd_repeat_announces_cached_total',
+      'Announces answered with the reply kept for a peer re-announcing before min interval, without touching the swarm.',
+      C.repeatsCached,
+    ],
+    [
+      'swarmd_cap_refusals_total',
+      'Announces refused, or peers not stored, because a cap was reached (torrents, peers per torrent, memory).',
+      C.capRefused,
+    ],
+    [
+      'swarmd_http_connections_cut_total',
+      'HTTP(S) connections closed by a bound: late head, idle, TLS handshake, too many connections.',
+      C.connectionsCut,
+    ],
+    ['swarmd_announces_refused_total', 'Announces refused by the access list.', C.refused],
+    ['swarmd_bad_parameters_total', 'HTTP requests refused with a failure reason for a bad parameter.', C.badParameter],
+    ['swarmd_sync_records_total', 'Peer records received from other cluster nodes.', C.syncs],
+  ];
+  for (const [name, help, index] of totals) counter(name, help, [], (set) => set(total(index)));
   counter('swarmd_http_responses_total', 'HTTP error responses, by status.', ['status'], (set) => {
     for (const status of HTTP_STATUSES) set(counters.statusTotal(status), { status: String(status) });
   });

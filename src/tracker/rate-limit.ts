@@ -80,22 +80,20 @@ export class RateLimiter {
     const first = ((h ^ (h >>> 13)) & (SETS - 1)) * WAYS;
     const keys = this.keys;
     let entry = -1;
-    let fullest = first;
-    let fullestTokens = -1;
-    for (let e = first; e < first + WAYS; e++) {
+    for (let e = first; e < first + WAYS && entry < 0; e++) {
       const k = e * KEY_WORDS;
-      if (keys[k] === tag && keys[k + 1] === w0 && keys[k + 2] === w1) {
-        entry = e;
-        break;
-      }
-      const t = keys[k] === 0 ? Number.POSITIVE_INFINITY : this.level(e, kind, now);
-      if (t > fullestTokens) {
-        fullestTokens = t;
-        fullest = e;
-      }
+      if (keys[k] === tag && keys[k + 1] === w0 && keys[k + 2] === w1) entry = e;
     }
     if (entry < 0) {
-      entry = fullest;
+      // An empty way, else the one whose bucket would be fullest.
+      let fullestTokens = -1;
+      for (let e = first; e < first + WAYS; e++) {
+        const t = keys[e * KEY_WORDS] === 0 ? Number.POSITIVE_INFINITY : this.level(e, kind, now);
+        if (t > fullestTokens) {
+          fullestTokens = t;
+          entry = e;
+        }
+      }
       const k = entry * KEY_WORDS;
       keys[k] = tag;
       keys[k + 1] = w0;

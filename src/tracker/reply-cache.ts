@@ -28,7 +28,7 @@ export class ReplyCache {
   private keyLength = 0;
   private readonly k0: number;
   private readonly k1: number;
-  /** Entries kept; the handlers skip the lookup while it is 0. */
+  /** Entries ever filled (expired ones stay counted): while it is 0 the handlers skip the lookup. */
   size = 0;
 
   /** `entries`: a multiple of 4; `slotBytes`: at most 65,535. */
