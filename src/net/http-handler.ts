@@ -1,9 +1,11 @@
 // Routes one parsed HTTP request to announce, scrape or full scrape and builds the whole response (head and body)
 // as one buffer, so it leaves in one write. Independent of sockets: the server hands it bytes and a client address.
 //
-// Announce and scrape responses are built in one reused buffer: the body is written from HEAD_ROOM, then the head
-// just before it, and the response is a view of the two. The server tells the handler when a socket kept a response
-// instead of taking it at once (responseRetained), and only then is a new buffer made.
+// Announce and scrape responses are built in place, head and body, without a copy: in the caller's output buffer (the
+// native server's reply slot), or else in one reused buffer of the handler's, of which the response is a view. The
+// body goes after room for a head whose Content-Length has BODY_DIGITS digits, and moves only when it has more or
+// fewer. The net server tells the handler when a socket kept a response instead of taking it at once
+// (responseRetained), and only then is a new buffer made.
 
 import { createAnnounceRequest } from '../protocol/announce.ts';
 import { BencodeWriter } from '../protocol/bencode.ts';
@@ -47,6 +49,13 @@ const PATH_METRICS = ascii('/metrics');
 const TEXT = 'text/plain';
 /** Room for a response head; bodies are measured. */
 const HEAD_ROOM = 256;
+/** The head of a bencoded reply up to its Content-Length value; then the digits, then one of the tails below. */
+const HEAD_200 = ascii('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: ');
+const TAIL_KEEP_ALIVE = ascii('\r\n\r\n');
+const TAIL_KEEP_ALIVE_10 = ascii('\r\nConnection: keep-alive\r\n\r\n'); // HTTP/1.0 keeps it only when told
+const TAIL_CLOSE = ascii('\r\nConnection: close\r\n\r\n');
+/** Content-Length digits the body's place assumes: announce replies of 100-999 bytes, most scrapes. */
+const BODY_DIGITS = 3;
 /** The forms of an announce reply, for the reply cache (UDP's is 0). */
 const REPLY_COMPACT = 1;
 const REPLY_DICTIONARY = 2;
@@ -86,8 +95,13 @@ export interface HttpServices {
 
 /** What answer() decided for the request at an offset; one reused object per caller. */
 export interface Answer {
-  /** The response, a promise of it (full scrape), or null when the head is not complete yet. */
-  response: Buffer | Promise<Buffer> | null;
+  /**
+   * The response, a promise of it (full scrape, stats), or null when the head is not complete yet. When the caller
+   * gave an output buffer and the response was built there, this is that buffer, and `inPlaceEnd` says where it ends.
+   */
+  response: Uint8Array | Promise<Buffer> | null;
+  /** The response lies in the caller's output buffer, from the offset it gave to this one; else -1. */
+  inPlaceEnd: number;
   /** Where the next request starts. */
   next: number;
   /** Close the connection after this response. */
@@ -97,7 +111,7 @@ export interface Answer {
 }
 
 export function createAnswer(): Answer {
-  return { response: null, next: 0, close: false, error: null };
+  return { response: null, inPlaceEnd: -1, next: 0, close: false, error: null };
 }
 
 /** The client of a request: its family and 4 or 16 address bytes. */
@@ -117,7 +131,12 @@ export class HttpHandler {
   /** Where announce and scrape responses are built; see the file comment. */
   private response: Buffer;
   private readonly body: BencodeWriter;
-  private readonly headScratch = new Uint8Array(HEAD_ROOM);
+  /** Where the response being built goes (the caller's output buffer, or `response`) and from which offset. */
+  private out: Uint8Array;
+  private outAt = 0;
+  /** Where the body of the bencoded response being built starts in `out`, and the head's tail it assumed. */
+  private bodyStart = 0;
+  private tail: Uint8Array = TAIL_KEEP_ALIVE;
   private readonly entry: ScrapeEntry = { complete: 0, downloaded: 0, downloaders: 0, incomplete: 0 };
   private readonly order: number[] = [];
   private readonly head = createRequestHead();
@@ -134,9 +153,14 @@ export class HttpHandler {
     this.scrapeHashes = createScrapeHashes(options.maxScrapeHashes);
     const maxPeers = tracker.options.maxPeers;
     const bodyMax = Math.max(1024 + maxPeers * DICT_PEER_BYTES, 256 + options.maxScrapeHashes * SCRAPE_ENTRY_MAX_SIZE);
-    this.response = Buffer.alloc(HEAD_ROOM + bodyMax);
+    this.maxResponseSize = HEAD_ROOM + bodyMax;
+    this.response = Buffer.alloc(this.maxResponseSize);
+    this.out = this.response;
     this.body = new BencodeWriter(this.response);
   }
+
+  /** The most bytes an announce or scrape response takes: the room answer() needs in an output buffer. */
+  readonly maxResponseSize: number;
 
   /** The tracker's counters, for the servers to count connections. */
   get counters(): Counters {
@@ -146,17 +170,30 @@ export class HttpHandler {
   /** The last response is still held by a socket (its write did not complete at once): build the next elsewhere. */
   responseRetained(): void {
     this.response = Buffer.allocUnsafe(this.response.length);
-    this.body.setBuffer(this.response);
   }
 
   /**
    * Answers the request that starts at `data[offset]` (bytes up to `end`), for both HTTP servers: an oversized or
    * malformed head gets its error and the connection closed, a request its response. A head not complete within
    * `maxHeadBytes` can only complete beyond them, so it is refused then (431) rather than buffered further.
+   * With `output`, which must have `maxResponseSize` bytes from `outputAt`, announce and scrape responses are built
+   * there (see Answer.inPlaceEnd); other responses are buffers of their own.
    */
-  answer(data: Buffer, offset: number, end: number, client: HttpClient, maxHeadBytes: number, out: Answer): Answer {
+  answer(
+    data: Buffer,
+    offset: number,
+    end: number,
+    client: HttpClient,
+    maxHeadBytes: number,
+    out: Answer,
+    output: Uint8Array | null = null,
+    outputAt = 0,
+  ): Answer {
     const head = this.head;
     const status = parseRequestHead(data, offset, end, head);
+    this.out = output ?? this.response;
+    this.outAt = output === null ? 0 : outputAt;
+    out.inPlaceEnd = -1;
     out.error = null;
     out.next = end;
     out.close = true;
@@ -170,7 +207,13 @@ export class HttpHandler {
       out.next = head.headEnd;
       out.close = !head.keepAlive;
       try {
-        out.response = this.handle(data, head, client);
+        const response = this.handle(data, head, client);
+        if (response === this.out && output !== null) {
+          out.inPlaceEnd = this.body.pos;
+          out.response = output;
+        } else {
+          out.response = response === this.out ? this.out.subarray(this.outAt, this.body.pos) : response;
+        }
       } catch (err) {
         out.error = err;
         out.response = this.plain(500, 'internal error\n', null);
@@ -181,7 +224,7 @@ export class HttpHandler {
   }
 
   /** The response to `head` (parsed from `buf`): ready bytes, or a promise of them for a full scrape. */
-  handle(buf: Buffer, head: RequestHead, client: HttpClient): Buffer | Promise<Buffer> {
+  private handle(buf: Buffer, head: RequestHead, client: HttpClient): Uint8Array | Promise<Buffer> {
     if (this.options.httpsRedirect !== '' && (head.isGet || head.isHead)) {
       // The parser admits only visible ASCII in a target that starts with '/': it cannot end the header or the host.
       const target = buf.toString('latin1', head.targetStart, head.targetEnd);
@@ -244,12 +287,12 @@ export class HttpHandler {
     return out.subarray(0, at);
   }
 
-  private announce(buf: Buffer, head: RequestHead, client: HttpClient): Buffer {
+  private announce(buf: Buffer, head: RequestHead, client: HttpClient): Uint8Array {
     const req = this.req;
     const tracker = this.tracker;
     let peer = this.clientOf(buf, head, client);
     if (!tracker.admit(KIND_ANNOUNCE, peer.family, peer.addr)) return this.rateLimited(head);
-    const w = this.body.reset(HEAD_ROOM);
+    const w = this.beginBody(head);
     const failure = parseAnnounceParams(buf, head.queryStart, head.targetEnd, req);
     if (failure !== null) return this.failure(failure, head);
     if (this.options.ipFromQuery && req.ipLength !== 0) {
@@ -263,23 +306,23 @@ export class HttpHandler {
     if (cached !== null) {
       tracker.counters.values[C.tcpAnnounces]++;
       w.raw(cached);
-      return this.bencoded(head);
+      return this.bencoded();
     }
     const reply = tracker.announce(req, peer.family, peer.addr, PEERS_BOTH_FAMILIES, tracker.options.maxPeers);
     if (reply === null) {
       writeFailure(w, tracker.refusal);
-      return this.bencoded(head);
+      return this.bencoded();
     }
     tracker.counters.values[C.tcpAnnounces]++;
     writeAnnounce(w, reply, req.compact);
-    tracker.keepReply(req, peer.family, peer.addr, variant, this.response, HEAD_ROOM, w.pos);
-    return this.bencoded(head);
+    tracker.keepReply(req, peer.family, peer.addr, variant, this.out, this.bodyStart, w.pos);
+    return this.bencoded();
   }
 
-  private scrape(buf: Buffer, head: RequestHead, client: HttpClient): Buffer | Promise<Buffer> {
+  private scrape(buf: Buffer, head: RequestHead, client: HttpClient): Uint8Array | Promise<Buffer> {
     const peer = this.clientOf(buf, head, client);
     if (!this.tracker.admit(KIND_SCRAPE, peer.family, peer.addr)) return this.rateLimited(head);
-    const w = this.body.reset(HEAD_ROOM);
+    const w = this.beginBody(head);
     const hashes = this.scrapeHashes;
     const max = this.options.maxScrapeHashes;
     const failure = parseScrapeParams(buf, head.queryStart, head.targetEnd, max, hashes);
@@ -287,7 +330,7 @@ export class HttpHandler {
     if (hashes.count === 0) {
       if (this.options.fullScrape) return this.full(head);
       writeFailure(w, 'full scrape is disabled on this tracker: give at least one info_hash');
-      return this.bencoded(head);
+      return this.bencoded();
     }
     this.tracker.counters.values[C.tcpScrapes]++;
     // Canonical bencode: the `files` keys in ascending byte order, each once.
@@ -304,7 +347,7 @@ export class HttpHandler {
       if (this.tracker.scrape(h, i * 20, this.entry)) writeScrapeEntry(w, h, i * 20, this.entry);
     }
     writeScrapeEnd(w, this.tracker.options.minInterval);
-    return this.bencoded(head);
+    return this.bencoded();
   }
 
   private async full(head: RequestHead): Promise<Buffer> {
@@ -329,27 +372,49 @@ export class HttpHandler {
   }
 
   /** A request over the rate limit: a failure reason and when to come back (BEP 31), and no other work. */
-  private rateLimited(head: RequestHead): Buffer {
-    writeRetryLater(this.body.reset(HEAD_ROOM), RATE_LIMITED_REASON, RATE_LIMITED_RETRY_MINUTES);
-    return this.bencoded(head);
+  private rateLimited(head: RequestHead): Uint8Array {
+    writeRetryLater(this.beginBody(head), RATE_LIMITED_REASON, RATE_LIMITED_RETRY_MINUTES);
+    return this.bencoded();
   }
 
   /** A request refused for a bad parameter: a failure reason, as BEP 3 asks. */
-  private failure(reason: string, head: RequestHead): Buffer {
+  private failure(reason: string, head: RequestHead): Uint8Array {
     this.tracker.counters.values[C.badParameter]++;
-    writeFailure(this.body.reset(HEAD_ROOM), reason);
-    return this.bencoded(head);
+    writeFailure(this.beginBody(head), reason);
+    return this.bencoded();
   }
 
-  /** Wraps the bencoded body just written into a 200 response. */
-  private bencoded(head: RequestHead): Buffer {
-    const end = this.body.pos;
-    const scratch = this.headScratch;
-    const headLength = writeResponseHead(scratch, 0, 200, TEXT, end - HEAD_ROOM, head.keepAlive, keepAliveHeader(head));
-    const start = HEAD_ROOM - headLength;
-    const out = this.response;
-    for (let k = 0; k < headLength; k++) out[start + k] = scratch[k];
-    return out.subarray(start, end);
+  /** Places the body writer for a bencoded 200 response to `head`, after room for the head. */
+  private beginBody(head: RequestHead): BencodeWriter {
+    const out = this.out;
+    if (this.body.buf !== out) this.body.setBuffer(out);
+    this.tail = !head.keepAlive ? TAIL_CLOSE : head.version === 10 ? TAIL_KEEP_ALIVE_10 : TAIL_KEEP_ALIVE;
+    this.bodyStart = this.outAt + HEAD_200.length + BODY_DIGITS + this.tail.length;
+    return this.body.reset(this.bodyStart);
+  }
+
+  /**
+   * Writes the head before the bencoded body just written (moving the body if its length has other than
+   * BODY_DIGITS digits), so that the response is `out` from `outAt` to `body.pos`; returns `out`.
+   */
+  private bencoded(): Uint8Array {
+    const out = this.out;
+    const w = this.body;
+    let start = this.bodyStart;
+    const length = w.pos - start;
+    const digits = length < 10 ? 1 : length < 100 ? 2 : length < 1000 ? 3 : length < 10000 ? 4 : String(length).length;
+    if (digits !== BODY_DIGITS) {
+      out.copyWithin(start + digits - BODY_DIGITS, start, w.pos);
+      start += digits - BODY_DIGITS;
+      w.pos = start + length;
+    }
+    let at = this.outAt;
+    out.set(HEAD_200, at);
+    at += HEAD_200.length + digits;
+    for (let k = at - 1, v = length; k >= at - digits; k--, v = (v / 10) | 0) out[k] = 0x30 + (v % 10);
+    const tail = this.tail;
+    for (let k = 0; k < tail.length; k++) out[at + k] = tail[k];
+    return out;
   }
 }
 

@@ -186,7 +186,7 @@ export class HttpServer {
     if (corked) socket.uncork();
   }
 
-  private resume(c: Connection, bytes: Buffer, keepAlive: boolean, rest: Buffer): void {
+  private resume(c: Connection, bytes: Uint8Array, keepAlive: boolean, rest: Buffer): void {
     c.busy = false;
     if (c.socket.destroyed) return;
     if (!keepAlive) {
@@ -205,13 +205,13 @@ export class HttpServer {
    * the socket's high-water mark the connection is not read until its output drains: a client that pipelines
    * requests and never reads would otherwise have its replies pile up in memory without bound.
    */
-  private send(socket: net.Socket, bytes: Buffer): void {
+  private send(socket: net.Socket, bytes: Uint8Array): void {
     if (!socket.write(bytes)) socket.pause();
     if (socket.writableLength !== 0) this.handler.responseRetained();
   }
 
   /** Sends a last response and closes the connection. */
-  private finish(c: Connection, bytes: Buffer): void {
+  private finish(c: Connection, bytes: Uint8Array): void {
     c.pending = null;
     c.socket.end(bytes);
     if (c.socket.writableLength !== 0) this.handler.responseRetained();

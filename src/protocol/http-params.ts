@@ -13,7 +13,7 @@ import {
   resetAnnounceRequest,
 } from './announce.ts';
 import { parseIPv4, parseIPv6 } from './ip.ts';
-import { ascii, bytesEqual, parseDecimal, percentDecode, scanQuery } from './query.ts';
+import { ascii, bytesEqual, parseDecimal, percentDecode, QueryCursor } from './query.ts';
 
 const K_INFO_HASH = ascii('info_hash');
 const K_PEER_ID = ascii('peer_id');
@@ -28,6 +28,8 @@ const K_IP = ascii('ip');
 /** Room for the longest IPv6 text (with an IPv4 tail) and then some. */
 const IP_TEXT_MAX = 64;
 const ipText = Buffer.alloc(IP_TEXT_MAX);
+/** The hot path's one query cursor (a request is parsed to the end before the next begins). */
+const cursor = new QueryCursor();
 
 const EVENTS: ReadonlyArray<[Uint8Array, number]> = [
   [ascii('started'), EVENT_STARTED],
@@ -46,56 +48,56 @@ const MAX_NUMBER_TEXT = 21;
  */
 export function parseAnnounceParams(src: Uint8Array, start: number, end: number, req: AnnounceRequest): string | null {
   resetAnnounceRequest(req);
-  let failure: string | null = null;
   let haveHash = false;
   let havePeerId = false;
   let havePort = false;
-
-  scanQuery(src, start, end, (s, ks, ke, vs, ve) => {
+  const q = cursor.reset(src, start, end);
+  while (q.next()) {
+    const ks = q.keyStart;
+    const ke = q.keyEnd;
+    const vs = q.valueStart;
+    const ve = q.valueEnd;
     const klen = ke - ks;
-    if (klen === 9 && bytesEqual(s, ks, ke, K_INFO_HASH)) {
-      if (haveHash) failure = 'info_hash given more than once';
-      else if (percentDecode(s, vs, ve, req.infoHash, 0, HASH_LENGTH) !== HASH_LENGTH) {
-        failure = 'invalid info_hash: it must be 20 bytes, percent-encoded';
+    if (klen === 9 && bytesEqual(src, ks, ke, K_INFO_HASH)) {
+      if (haveHash) return 'info_hash given more than once';
+      if (percentDecode(src, vs, ve, req.infoHash, 0, HASH_LENGTH) !== HASH_LENGTH) {
+        return 'invalid info_hash: it must be 20 bytes, percent-encoded';
       }
       haveHash = true;
-    } else if (klen === 7 && bytesEqual(s, ks, ke, K_PEER_ID)) {
-      if (percentDecode(s, vs, ve, req.peerId, 0, PEER_ID_LENGTH) !== PEER_ID_LENGTH) {
-        failure = 'invalid peer_id: it must be 20 bytes, percent-encoded';
+    } else if (klen === 7 && bytesEqual(src, ks, ke, K_PEER_ID)) {
+      if (percentDecode(src, vs, ve, req.peerId, 0, PEER_ID_LENGTH) !== PEER_ID_LENGTH) {
+        return 'invalid peer_id: it must be 20 bytes, percent-encoded';
       }
       havePeerId = true;
-    } else if (klen === 4 && bytesEqual(s, ks, ke, K_PORT)) {
-      const port = parseDecimal(s, vs, ve);
-      if (!(port >= 1 && port <= 65535)) failure = 'invalid port: it must be a number from 1 to 65535';
+    } else if (klen === 4 && bytesEqual(src, ks, ke, K_PORT)) {
+      const port = parseDecimal(src, vs, ve);
+      if (!(port >= 1 && port <= 65535)) return 'invalid port: it must be a number from 1 to 65535';
       req.port = port;
       havePort = true;
-    } else if (klen === 4 && bytesEqual(s, ks, ke, K_LEFT)) {
-      req.left = numberParam(s, vs, ve);
-      if (req.left < 0) failure = 'invalid left: it must be a non-negative number';
-    } else if (klen === 8 && bytesEqual(s, ks, ke, K_UPLOADED)) {
-      req.uploaded = numberParam(s, vs, ve);
-      if (req.uploaded < 0) failure = 'invalid uploaded: it must be a non-negative number';
-    } else if (klen === 10 && bytesEqual(s, ks, ke, K_DOWNLOADED)) {
-      req.downloaded = numberParam(s, vs, ve);
-      if (req.downloaded < 0) failure = 'invalid downloaded: it must be a non-negative number';
-    } else if (klen === 5 && bytesEqual(s, ks, ke, K_EVENT)) {
-      const event = eventParam(s, vs, ve);
-      if (event < 0) failure = 'invalid event: use started, completed, stopped or paused';
-      else req.event = event;
-    } else if (klen === 7 && bytesEqual(s, ks, ke, K_NUMWANT)) {
-      const n = ve - vs <= MAX_NUMBER_TEXT ? parseDecimal(s, vs, ve) : Number.NaN;
-      if (Number.isNaN(n)) failure = 'invalid numwant: it must be a number';
-      else req.numwant = n < 0 ? -1 : n;
-    } else if (klen === 7 && bytesEqual(s, ks, ke, K_COMPACT)) {
-      req.compact = !(ve - vs === 1 && s[vs] === 0x30);
-    } else if (klen === 2 && bytesEqual(s, ks, ke, K_IP)) {
+    } else if (klen === 4 && bytesEqual(src, ks, ke, K_LEFT)) {
+      req.left = numberParam(src, vs, ve);
+      if (req.left < 0) return 'invalid left: it must be a non-negative number';
+    } else if (klen === 8 && bytesEqual(src, ks, ke, K_UPLOADED)) {
+      req.uploaded = numberParam(src, vs, ve);
+      if (req.uploaded < 0) return 'invalid uploaded: it must be a non-negative number';
+    } else if (klen === 10 && bytesEqual(src, ks, ke, K_DOWNLOADED)) {
+      req.downloaded = numberParam(src, vs, ve);
+      if (req.downloaded < 0) return 'invalid downloaded: it must be a non-negative number';
+    } else if (klen === 5 && bytesEqual(src, ks, ke, K_EVENT)) {
+      const event = eventParam(src, vs, ve);
+      if (event < 0) return 'invalid event: use started, completed, stopped or paused';
+      req.event = event;
+    } else if (klen === 7 && bytesEqual(src, ks, ke, K_NUMWANT)) {
+      const n = ve - vs <= MAX_NUMBER_TEXT ? parseDecimal(src, vs, ve) : Number.NaN;
+      if (Number.isNaN(n)) return 'invalid numwant: it must be a number';
+      req.numwant = n < 0 ? -1 : n;
+    } else if (klen === 7 && bytesEqual(src, ks, ke, K_COMPACT)) {
+      req.compact = !(ve - vs === 1 && src[vs] === 0x30);
+    } else if (klen === 2 && bytesEqual(src, ks, ke, K_IP)) {
       // Parsed whatever the tracker does with it; only --ip-from-query uses it (and refuses a bad one).
-      req.ipLength = ipParam(s, vs, ve, req.ip);
+      req.ipLength = ipParam(src, vs, ve, req.ip);
     }
-    return failure === null;
-  });
-
-  if (failure !== null) return failure;
+  }
   if (!haveHash) return 'missing info_hash';
   if (!havePeerId) return 'missing peer_id';
   if (!havePort) return 'missing port';
@@ -146,19 +148,16 @@ export function parseScrapeParams(
   out: ScrapeHashes,
 ): string | null {
   out.count = 0;
-  let failure: string | null = null;
-  scanQuery(src, start, end, (s, ks, ke, vs, ve) => {
-    if (!bytesEqual(s, ks, ke, K_INFO_HASH)) return true;
-    if (out.count >= max) {
-      failure = `too many info_hash values: at most ${max} per scrape`;
-      return false;
-    }
-    if (percentDecode(s, vs, ve, out.hashes, out.count * HASH_LENGTH, HASH_LENGTH) !== HASH_LENGTH) {
-      failure = 'invalid info_hash: it must be 20 bytes, percent-encoded';
-      return false;
+  const q = cursor.reset(src, start, end);
+  while (q.next()) {
+    if (!bytesEqual(src, q.keyStart, q.keyEnd, K_INFO_HASH)) continue;
+    if (out.count >= max) return `too many info_hash values: at most ${max} per scrape`;
+    if (
+      percentDecode(src, q.valueStart, q.valueEnd, out.hashes, out.count * HASH_LENGTH, HASH_LENGTH) !== HASH_LENGTH
+    ) {
+      return 'invalid info_hash: it must be 20 bytes, percent-encoded';
     }
     out.count++;
-    return true;
-  });
-  return failure;
+  }
+  return null;
 }

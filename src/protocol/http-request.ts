@@ -73,6 +73,13 @@ for (let c = 0x30; c <= 0x39; c++) TOKEN[c] = 1;
 for (let c = 0x41; c <= 0x5a; c++) TOKEN[c] = 1;
 for (let c = 0x61; c <= 0x7a; c++) TOKEN[c] = 1;
 
+/** Bytes allowed in a request target: visible ASCII. */
+const TARGET = new Uint8Array(256);
+for (let c = 0x21; c < 0x7f; c++) TARGET[c] = 1;
+/** The same without '?', which ends the path. */
+const PATH = TARGET.slice();
+PATH[0x3f] = 0;
+
 /**
  * Parses the request head in `buf[start, end)`. Returns HEAD_INCOMPLETE until a blank line arrives (the caller bounds
  * how much it buffers), HEAD_OK with `head` filled, or HEAD_ERROR with a status to answer before closing.
@@ -80,24 +87,35 @@ for (let c = 0x61; c <= 0x7a; c++) TOKEN[c] = 1;
  * tracker requests have none, and refusing them rules out request smuggling.
  */
 export function parseRequestHead(buf: Uint8Array, start: number, end: number, head: RequestHead): number {
-  // Find the end of the head first, so nothing is parsed twice while bytes trickle in.
-  let headEnd = -1;
-  for (let i = buf.indexOf(LF, start); i >= 0 && i < end; i = buf.indexOf(LF, i + 1)) {
-    if (i + 1 < end && buf[i + 1] === LF) {
-      headEnd = i + 2;
-      break;
-    }
-    if (i + 2 < end && buf[i + 1] === CR && buf[i + 2] === LF) {
-      headEnd = i + 3;
-      break;
-    }
-  }
-  if (headEnd < 0) return HEAD_INCOMPLETE;
-  head.headEnd = headEnd;
+  // Nothing is parsed before a blank line is there, so that a head trickling in is not parsed again and again. A
+  // blank line at the very end (one request, whole) is the common case and needs no search.
+  const n = end - start;
+  const blankAtEnd =
+    n >= 2 && buf[end - 1] === LF && (buf[end - 2] === LF || (n >= 3 && buf[end - 2] === CR && buf[end - 3] === LF));
+  if (!blankAtEnd && findHeadEnd(buf, start, end) < 0) return HEAD_INCOMPLETE;
+  const status = parseLines(buf, start, end, head);
+  // An error can come before the blank line is reached; the caller still needs to know where the head ends.
+  if (status === HEAD_ERROR) head.headEnd = findHeadEnd(buf, start, end);
+  return status;
+}
 
+/** One past the first blank line in `buf[start, end)`, or -1. */
+function findHeadEnd(buf: Uint8Array, start: number, end: number): number {
+  for (let i = buf.indexOf(LF, start); i >= 0 && i < end; i = buf.indexOf(LF, i + 1)) {
+    if (i + 1 < end && buf[i + 1] === LF) return i + 2;
+    if (i + 2 < end && buf[i + 1] === CR && buf[i + 2] === LF) return i + 3;
+  }
+  return -1;
+}
+
+/**
+ * Parses the request line and header fields up to the blank line, which the caller knows is in `buf[start, end)`:
+ * every loop stops at a line's end, so none runs past it. Sets `head.headEnd` on success.
+ */
+function parseLines(buf: Uint8Array, start: number, end: number, head: RequestHead): number {
   // Request line: METHOD SP target SP HTTP/1.x
   let i = start;
-  while (i < headEnd && TOKEN[buf[i]]) i++;
+  while (TOKEN[buf[i]]) i++;
   if (i === start || buf[i] !== SP) return fail(head, 400, 'malformed request line');
   head.isGet = i - start === 3 && buf[start] === 0x47 && buf[start + 1] === 0x45 && buf[start + 2] === 0x54;
   head.isHead =
@@ -106,26 +124,24 @@ export function parseRequestHead(buf: Uint8Array, start: number, end: number, he
     buf[start + 1] === 0x45 &&
     buf[start + 2] === 0x41 &&
     buf[start + 3] === 0x44;
-  head.targetStart = ++i;
-  head.pathEnd = -1;
-  while (i < headEnd && buf[i] > SP && buf[i] < 0x7f) {
-    if (buf[i] === 0x3f && head.pathEnd < 0) head.pathEnd = i;
+  const targetStart = ++i;
+  while (PATH[buf[i]]) i++;
+  const pathEnd = i;
+  if (buf[i] === 0x3f) {
     i++;
+    while (TARGET[buf[i]]) i++;
   }
+  head.targetStart = targetStart;
+  head.pathEnd = pathEnd;
+  head.queryStart = i === pathEnd ? pathEnd : pathEnd + 1;
   head.targetEnd = i;
-  if (head.targetEnd === head.targetStart || buf[i] !== SP || buf[head.targetStart] !== 0x2f) {
+  if (i === targetStart || buf[i] !== SP || buf[targetStart] !== 0x2f) {
     return fail(head, 400, 'malformed request target');
-  }
-  if (head.pathEnd < 0) {
-    head.pathEnd = head.targetEnd;
-    head.queryStart = head.targetEnd;
-  } else {
-    head.queryStart = head.pathEnd + 1;
   }
   i++;
   // HTTP/1.0 or HTTP/1.1
   if (
-    i + 8 > headEnd ||
+    i + 8 > end ||
     buf[i] !== 0x48 ||
     buf[i + 1] !== 0x54 ||
     buf[i + 2] !== 0x54 ||
@@ -145,9 +161,16 @@ export function parseRequestHead(buf: Uint8Array, start: number, end: number, he
   i = lineEnd(buf, i);
   if (i < 0) return fail(head, 400, 'malformed request line');
 
-  // Header fields.
-  while (i < headEnd) {
-    if (buf[i] === LF || (buf[i] === CR && buf[i + 1] === LF)) break; // the blank line
+  // Header fields, up to the blank line.
+  for (;;) {
+    if (buf[i] === LF) {
+      head.headEnd = i + 1;
+      return HEAD_OK;
+    }
+    if (buf[i] === CR && buf[i + 1] === LF) {
+      head.headEnd = i + 2;
+      return HEAD_OK;
+    }
     const nameStart = i;
     while (TOKEN[buf[i]]) i++;
     const nameEnd = i;
@@ -155,7 +178,7 @@ export function parseRequestHead(buf: Uint8Array, start: number, end: number, he
     i++;
     while (buf[i] === SP || buf[i] === 0x09) i++;
     const valueStart = i;
-    while (i < headEnd && buf[i] !== CR && buf[i] !== LF) {
+    while (buf[i] !== CR && buf[i] !== LF) {
       if (buf[i] < SP && buf[i] !== 0x09) return fail(head, 400, 'control character in header field');
       i++;
     }
@@ -166,7 +189,6 @@ export function parseRequestHead(buf: Uint8Array, start: number, end: number, he
     const status = readHeader(buf, nameStart, nameEnd, valueStart, valueEnd, head);
     if (status !== 0) return status;
   }
-  return HEAD_OK;
 }
 
 /** Steps over CRLF or LF at `i`; -1 if neither is there. */

@@ -14,30 +14,58 @@ export type ParamVisitor = (
   valEnd: number,
 ) => boolean;
 
-/** Scans `src[start, end)` as `key=value&key=value`; empty pairs are skipped, a pair without `=` has an empty value. */
-export function scanQuery(src: Uint8Array, start: number, end: number, visit: ParamVisitor): void {
-  let pairStart = start;
-  while (pairStart < end) {
-    let pairEnd = pairStart;
-    let eq = -1;
-    while (pairEnd < end && src[pairEnd] !== AMP) {
-      if (eq < 0 && src[pairEnd] === EQUALS) eq = pairEnd;
-      pairEnd++;
-    }
-    if (pairEnd > pairStart) {
-      const keyEnd = eq < 0 ? pairEnd : eq;
-      const valStart = eq < 0 ? pairEnd : eq + 1;
-      if (!visit(src, pairStart, keyEnd, valStart, pairEnd)) return;
-    }
-    pairStart = pairEnd + 1;
+/**
+ * The `key=value` pairs of `src[start, end)` one at a time, as byte ranges; empty pairs are skipped, a pair without
+ * `=` has an empty value. One reused object instead of a callback: the hot path's parsers stay one loop.
+ */
+export class QueryCursor {
+  keyStart = 0;
+  keyEnd = 0;
+  valueStart = 0;
+  valueEnd = 0;
+  private src: Uint8Array = new Uint8Array(0);
+  private at = 0;
+  private end = 0;
+
+  reset(src: Uint8Array, start: number, end: number): this {
+    this.src = src;
+    this.at = start;
+    this.end = end;
+    return this;
+  }
+
+  /** Moves to the next pair; false when there is none. */
+  next(): boolean {
+    const src = this.src;
+    const end = this.end;
+    let i = this.at;
+    while (i < end && src[i] === AMP) i++;
+    if (i >= end) return false;
+    this.keyStart = i;
+    while (i < end && src[i] !== EQUALS && src[i] !== AMP) i++;
+    this.keyEnd = i;
+    if (i < end && src[i] === EQUALS) i++;
+    this.valueStart = i;
+    while (i < end && src[i] !== AMP) i++;
+    this.valueEnd = i;
+    this.at = i;
+    return true;
   }
 }
 
+/** Scans `src[start, end)` as `key=value&key=value`; empty pairs are skipped, a pair without `=` has an empty value. */
+export function scanQuery(src: Uint8Array, start: number, end: number, visit: ParamVisitor): void {
+  const q = new QueryCursor().reset(src, start, end);
+  while (q.next()) if (!visit(src, q.keyStart, q.keyEnd, q.valueStart, q.valueEnd)) return;
+}
+
+/** Hex digit values by byte, -1 for anything else. */
+const HEX = new Int8Array(256).fill(-1);
+for (let c = 0; c < 10; c++) HEX[0x30 + c] = c;
+for (let c = 0; c < 6; c++) HEX[0x41 + c] = HEX[0x61 + c] = 10 + c;
+
 export function hexValue(c: number): number {
-  if (c >= 0x30 && c <= 0x39) return c - 0x30;
-  const lower = c | 0x20;
-  if (lower >= 0x61 && lower <= 0x66) return lower - 0x61 + 10;
-  return -1;
+  return HEX[c & 0xff];
 }
 
 export const DECODE_MALFORMED = -1;
@@ -62,8 +90,8 @@ export function percentDecode(
     let c = src[i];
     if (c === PERCENT) {
       if (i + 2 >= end) return DECODE_MALFORMED;
-      const hi = hexValue(src[i + 1]);
-      const lo = hexValue(src[i + 2]);
+      const hi = HEX[src[i + 1]];
+      const lo = HEX[src[i + 2]];
       if (hi < 0 || lo < 0) return DECODE_MALFORMED;
       c = (hi << 4) | lo;
       i += 2;

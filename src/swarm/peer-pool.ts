@@ -234,10 +234,21 @@ export class PeerPool {
       return n;
     }
     const rotation = randomBelow(available);
+    // Run k is [floor(k * available / want), floor((k + 1) * available / want)): `step` or `step + 1` positions long,
+    // the longer ones where the remainder carries over (integer stepping, no division per peer).
+    const step = Math.floor(available / want);
+    const remainder = available - step * want;
+    let lo = 0;
+    let carry = 0;
     for (let k = 0; k < want; k++) {
-      const lo = Math.floor((k * available) / want);
-      const hi = Math.floor(((k + 1) * available) / want);
-      let p = lo + randomBelow(hi - lo) + rotation;
+      let length = step;
+      carry += remainder;
+      if (carry >= want) {
+        carry -= want;
+        length++;
+      }
+      let p = lo + randomBelow(length) + rotation;
+      lo += length;
       if (p >= available) p -= available;
       if (excluded && p >= skip) p++;
       out[outOff + k] = start + p;

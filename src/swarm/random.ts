@@ -15,6 +15,7 @@ export function randomBelow(n: number): number {
   x ^= x >>> 17;
   x ^= x << 5;
   state = x;
-  // 31 bits keep the modulo in integers; (x >>> 0) % n would be a floating-point fmod.
-  return (x & 0x7fffffff) % n;
+  // 31 random bits scaled to [0, n) by a multiplication instead of an integer division (a modulo); the product is
+  // exact below n = 2^22 and off by far less than n above, so the result stays below n.
+  return ((x & 0x7fffffff) * n * 2 ** -31) | 0;
 }

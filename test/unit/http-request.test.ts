@@ -488,3 +488,10 @@ test("Node's own HTTP client accepts the heads writeResponseHead makes", async (
     server.close();
   }
 });
+
+test('a blank line is looked for only inside the bytes given', () => {
+  // "\r\n" right after an earlier request's blank line is not itself a head's end.
+  const buf = Buffer.from('GET / HTTP/1.1\r\n\r\n\r\n', 'latin1');
+  assert.equal(parseRequestHead(buf, 18, 20, createRequestHead()), HEAD_INCOMPLETE);
+  assert.equal(parseRequestHead(buf, 0, 20, createRequestHead()), HEAD_OK);
+});
