@@ -138,7 +138,8 @@ export class HttpHandler {
   private bodyStart = 0;
   private tail: Uint8Array = TAIL_KEEP_ALIVE;
   private readonly entry: ScrapeEntry = { complete: 0, downloaded: 0, downloaders: 0, incomplete: 0 };
-  private readonly order: number[] = [];
+  /** Scrape hashes by index in ascending byte order. */
+  private readonly order: Int32Array;
   private readonly head = createRequestHead();
   /** The address an announce claims with `ip=` (--ip-from-query). */
   private readonly claimed: HttpClient = { family: FAMILY_V4, addr: new Uint8Array(0) };
@@ -151,6 +152,7 @@ export class HttpHandler {
     this.services = services;
     this.pathStats = ascii(`/${options.statsPath}`);
     this.scrapeHashes = createScrapeHashes(options.maxScrapeHashes);
+    this.order = new Int32Array(options.maxScrapeHashes);
     const maxPeers = tracker.options.maxPeers;
     const bodyMax = Math.max(1024 + maxPeers * DICT_PEER_BYTES, 256 + options.maxScrapeHashes * SCRAPE_ENTRY_MAX_SIZE);
     this.maxResponseSize = HEAD_ROOM + bodyMax;
@@ -333,16 +335,23 @@ export class HttpHandler {
       return this.bencoded();
     }
     this.tracker.counters.values[C.tcpScrapes]++;
-    // Canonical bencode: the `files` keys in ascending byte order, each once.
+    // Canonical bencode: the `files` keys in ascending byte order, each once. An insertion sort of indexes: a scrape
+    // names a handful of hashes, and Array.prototype.sort with Buffer.compare costs a native call per comparison.
     const h = hashes.hashes;
     const order = this.order;
-    order.length = 0;
-    for (let k = 0; k < hashes.count; k++) order.push(k);
-    order.sort((a, b) => h.compare(h, b * 20, b * 20 + 20, a * 20, a * 20 + 20));
+    const count = hashes.count;
+    for (let k = 0; k < count; k++) {
+      let j = k;
+      while (j > 0 && compareHashes(h, order[j - 1], k) > 0) {
+        order[j] = order[j - 1];
+        j--;
+      }
+      order[j] = k;
+    }
     writeScrapeStart(w);
-    for (let k = 0; k < order.length; k++) {
+    for (let k = 0; k < count; k++) {
       const i = order[k];
-      if (k > 0 && h.compare(h, order[k - 1] * 20, order[k - 1] * 20 + 20, i * 20, i * 20 + 20) === 0) continue;
+      if (k > 0 && compareHashes(h, order[k - 1], i) === 0) continue;
       // A torrent the access rules refuse is left out, as opentracker does.
       if (this.tracker.scrape(h, i * 20, this.entry)) writeScrapeEntry(w, h, i * 20, this.entry);
     }
@@ -416,6 +425,17 @@ export class HttpHandler {
     for (let k = 0; k < tail.length; k++) out[at + k] = tail[k];
     return out;
   }
+}
+
+/** Compares the 20-byte hashes number `a` and `b` of `h` by their bytes: negative, 0 or positive. */
+function compareHashes(h: Uint8Array, a: number, b: number): number {
+  const x = a * 20;
+  const y = b * 20;
+  for (let k = 0; k < 20; k++) {
+    const d = h[x + k] - h[y + k];
+    if (d !== 0) return d;
+  }
+  return 0;
 }
 
 /** HTTP/1.0 clients keep the connection only when the reply says so. */
