@@ -13,6 +13,20 @@
 
 #define HELPER static __attribute__((unused))
 
+// ---- memory ----------------------------------------------------------------------------------------------------
+
+// Called when an addon loads, before the swarm store grows. The store's arrays are tens of megabytes and grow by
+// reallocation (ArrayBuffer.prototype.transfer). glibc serves such blocks with mmap, but after one is freed it raises
+// its mmap threshold to that size, so later (larger) arrays come from the heap, and the copies a reallocation leaves
+// behind stay in RSS as holes. A fixed threshold keeps every large block mapped: freed at once, grown in place by
+// mremap. Measured with the bench's memory run (1,000,000 peers): 43-45 bytes per peer without, 37-38 with.
+#include <malloc.h>
+HELPER void keep_large_blocks_mapped(void) {
+#ifdef M_MMAP_THRESHOLD
+  (void)mallopt(M_MMAP_THRESHOLD, 128 * 1024);  // glibc's initial threshold, now fixed
+#endif
+}
+
 // ---- errors ----------------------------------------------------------------------------------------------------
 
 #define CALL(env, call)                 \

@@ -701,6 +701,7 @@ static napi_value js_listen(napi_env env, napi_callback_info info) {
 }
 
 NAPI_MODULE_INIT() {
+  keep_large_blocks_mapped();
   napi_value fn;
   napi_create_function(env, "listen", NAPI_AUTO_LENGTH, js_listen, NULL, &fn);
   napi_set_named_property(env, exports, "listen", fn);

@@ -411,6 +411,7 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
 }
 
 NAPI_MODULE_INIT() {
+  keep_large_blocks_mapped();
   napi_value fn;
   if (napi_create_function(env, "open", NAPI_AUTO_LENGTH, js_open, NULL, &fn) != napi_ok) return NULL;
   if (napi_set_named_property(env, exports, "open", fn) != napi_ok) return NULL;

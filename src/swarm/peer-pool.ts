@@ -412,8 +412,9 @@ export class PeerPool {
   /** Makes the element arrays hold at least `needed` slots. */
   private reserve(needed: number): void {
     if (needed <= this.capacity) return;
-    // By half: doubling would leave up to half of the largest arrays unused.
-    const capacity = Math.max(needed, Math.ceil(this.capacity * 1.5));
+    // By a quarter: doubling would leave up to half of the largest arrays unused, and the copy is cheap (the buffer
+    // is transferred, which reallocates in place when it can).
+    const capacity = Math.max(needed, Math.ceil(this.capacity * 1.25));
     this.endpoints = grow(this.endpoints, capacity * this.stride);
     this.endpointsView = new DataView(this.endpoints.buffer);
     this.lastSeen = grow(this.lastSeen, capacity);

@@ -332,7 +332,8 @@ export class SwarmStore {
   }
 
   private grow(): void {
-    const capacity = this.capacity * 2;
+    // By half, as the peer arrays grow: doubling would leave up to half of every per-torrent array unused.
+    const capacity = Math.ceil(this.capacity * 1.5);
     this.hashes = grow(this.hashes, capacity * HASH_SIZE);
     this.alive = grow(this.alive, capacity);
     this.downloadedCount = grow(this.downloadedCount, capacity);
