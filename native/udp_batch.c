@@ -325,6 +325,14 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   int one = 1;
   const char *failed = NULL;
   if (ipv6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) < 0) failed = "setsockopt";
+#ifdef IPV6_AUTOFLOWLABEL
+  if (!failed && ipv6) {
+    // Best effort. An automatic flow label is a keyed hash of each datagram's addresses and ports (siphash, 1 % of
+    // the tracker's CPU under UDP/IPv6 load); a reply is one datagram, which no router needs to keep on one path.
+    int off = 0;
+    (void)setsockopt(fd, IPPROTO_IPV6, IPV6_AUTOFLOWLABEL, &off, sizeof off);
+  }
+#endif
   if (!failed && reuse_port && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0) failed = "setsockopt";
   if (!failed && !ipv6 && out_slot <= MAX_ATOMIC_V4_REPLY) {
     // Best effort. Without "don't fragment" the kernel draws an IP id for every datagram from a shared, keyed table
