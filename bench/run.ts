@@ -57,6 +57,8 @@ const HELP = `npm run bench -- [options]
                          names [swarmd,opentracker,bittorrent-tracker]
   --swarmd-args 'ARGS'   extra arguments for every swarmd variant (e.g. '--udp-io dgram')
   --variant NAME=ARGS    define a swarmd variant (repeatable) and add it to --trackers
+  --swarmd-cpus LIST     let swarmd run on these CPUs (taskset -c LIST inside bench.sh's pinning to one), e.g. 0,1
+                         for two workers on two cores; the generator keeps its own CPU, which the second shares
   --peers N --torrents N workload of the throughput runs [bench.sh: 200000, 100000]
   --mem-peers N          peers for the memory runs [1000000]
   --mem-torrents N       torrents for the memory runs [100000]
@@ -81,6 +83,7 @@ const { values: opt } = parseArgs({
     trackers: { type: 'string', default: 'swarmd,opentracker,bittorrent-tracker' },
     'swarmd-args': { type: 'string', default: '' },
     variant: { type: 'string', multiple: true, default: [] },
+    'swarmd-cpus': { type: 'string' },
     peers: { type: 'string' },
     torrents: { type: 'string' },
     'mem-peers': { type: 'string', default: '1000000' },
@@ -141,6 +144,9 @@ int('mem-torrents', opt['mem-torrents'], 1);
 if (opt.peers !== undefined) int('peers', opt.peers, 1);
 if (opt['fill-max'] !== undefined) int('fill-max', opt['fill-max'], 1);
 if (opt.torrents !== undefined) int('torrents', opt.torrents, 1);
+const swarmdCpus = opt['swarmd-cpus'];
+if (swarmdCpus !== undefined && !/^\d+([-,]\d+)*$/.test(swarmdCpus))
+  fail(`--swarmd-cpus wants a CPU list, got ${swarmdCpus}`);
 
 const q = (s: string) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replaceAll("'", `'\\''`)}'`);
 function swarmdCommand(name: string): string {
@@ -150,7 +156,9 @@ function swarmdCommand(name: string): string {
   // answered from it instead of doing the work that opentracker does.
   const extra = [opt['swarmd-args'], VARIANTS[name]].filter((s) => s !== '').join(' ');
   const fixed = '--max-scrape-hashes 64 --announce-rate 0 --scrape-rate 0 --repeat-cache 0';
-  return `${q(process.execPath)} ${q(join(REPO, 'src/main.ts'))} --host {HOST} --http-port {PORT} --udp-port {PORT} ${fixed}${extra ? ` ${extra}` : ''}`;
+  // bench.sh runs the command under `taskset -c SERVER_CPU`; a second taskset widens that, since it only pins.
+  const pin = swarmdCpus === undefined ? '' : `taskset -c ${swarmdCpus} `;
+  return `${pin}${q(process.execPath)} ${q(join(REPO, 'src/main.ts'))} --host {HOST} --http-port {PORT} --udp-port {PORT} ${fixed}${extra ? ` ${extra}` : ''}`;
 }
 
 // ------------------------------------------------------------------------------------------------ checks
