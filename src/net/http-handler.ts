@@ -50,7 +50,7 @@ const TEXT = 'text/plain';
 /** Room for a response head; bodies are measured. */
 const HEAD_ROOM = 256;
 /** The head of a bencoded reply up to its Content-Length value; then the digits, then one of the tails below. */
-const HEAD_200 = ascii('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: ');
+const HEAD_200 = ascii(`HTTP/1.1 200 OK\r\nContent-Type: ${TEXT}\r\nContent-Length: `);
 const TAIL_KEEP_ALIVE = ascii('\r\n\r\n');
 const TAIL_KEEP_ALIVE_10 = ascii('\r\nConnection: keep-alive\r\n\r\n'); // HTTP/1.0 keeps it only when told
 const TAIL_CLOSE = ascii('\r\nConnection: close\r\n\r\n');

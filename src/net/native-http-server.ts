@@ -85,16 +85,15 @@ export class HttpBatch {
   private readonly maxHead: number;
   private readonly requests: Buffer[] = [];
   private readonly clients: HttpClient[] = [];
-  /** Reply bytes per slot: room for pipelined replies, and at least one of the largest. */
-  readonly outSlot: number;
+  /** Reply bytes per slot. */
+  readonly outSlot = OUT_SLOT;
   private readonly a = createAnswer();
 
   constructor(handler: HttpHandler, log: Logger, family: number, inSlot: number, options: HttpServerOptions) {
     this.handler = handler;
     this.log = log;
     this.maxHead = options.maxHeadBytes;
-    const outSlot = Math.max(OUT_SLOT, handler.maxResponseSize);
-    this.outSlot = outSlot;
+    const outSlot = this.outSlot;
     const b = {
       inData: new Uint8Array(BATCH * inSlot),
       inLength: new Int32Array(BATCH),
@@ -128,9 +127,11 @@ export class HttpBatch {
       let offset = 0;
       let at = 0;
       let flags = 0;
-      // Pipelined requests are answered while the slot has room for the largest reply; the next batch takes the rest.
-      while (offset < length && (at === 0 || outSlot - at >= room)) {
-        let response = handler.answer(data, offset, length, this.clients[i], maxHead, a, b.outData, slot + at).response;
+      while (offset < length) {
+        // Built in the slot when the largest reply fits there; otherwise (pipelined requests, or a --max-peers that
+        // makes replies larger than a slot) in the handler's buffer, and copied.
+        const output = outSlot - at >= room ? b.outData : null;
+        let response = handler.answer(data, offset, length, this.clients[i], maxHead, a, output, slot + at).response;
         if (response === null) break; // the rest of the head is still to come
         if (a.error !== null) this.log.error({ err: a.error }, 'HTTP request failed');
         const next = a.next;

@@ -243,6 +243,36 @@ for (const io of ['native', 'net']) {
   });
 }
 
+// A --max-peers whose largest reply (the dictionary model) could overflow a native reply slot: replies are then built
+// in the handler's own buffer and copied, instead of in place.
+for (const io of ['native', 'net']) {
+  test(`${io} I/O: with --max-peers 1000, 1,000 peers come back whole, compact and as dictionaries`, async () => {
+    const s = await startSwarmd(['127.0.0.1'], ['--http-io', io, '--max-peers', '1000']);
+    try {
+      const hash = randomBytes(20);
+      const target = (i: number) =>
+        `GET ${announceTarget({ hash, port: 20_000 + i, numwant: 0 })} HTTP/1.1\r\nHost: t\r\n\r\n`;
+      const filled = await rawHttp(
+        '127.0.0.1',
+        s.port,
+        Array.from({ length: 1001 }, (_, i) => target(i)).join(''),
+        1001,
+      );
+      assert.ok(filled.every((r) => r.status === 200));
+      const compact = decoded(await get(s, announceTarget({ hash, port: 20_000, numwant: 5000 })));
+      const peers = compactPeers(compact.peers as Uint8Array, 6);
+      assert.equal(new Set(peers).size, 1000);
+      assert.ok(!peers.includes('127.0.0.1:20000'));
+      const dict = decoded(await get(s, announceTarget({ hash, port: 20_000, numwant: 5000, extra: '&compact=0' })));
+      const ports = (dict.peers as Dict[]).map((p) => p.port);
+      assert.equal(new Set(ports).size, 1000);
+      assert.ok(!ports.includes(20_000));
+    } finally {
+      await s.stop();
+    }
+  });
+}
+
 describe('HTTP with both families, full scrape and expiry', () => {
   let s: Swarmd;
   before(async () => {
