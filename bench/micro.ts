@@ -10,6 +10,7 @@
 //
 //   npm run bench:micro                          both protocols, 7 rounds of 200,000 requests each
 //   npm run bench:micro -- --protos http --rounds 15
+//   npm run bench:micro -- --protos http --rounds 0   the set-up alone, to subtract from perf stat counts of a run
 //
 // Prints ns per request (median and min of the rounds) and what one core would answer at that cost.
 
