@@ -15,6 +15,7 @@
 // Prints ns per request (median and min of the rounds) and what one core would answer at that cost.
 
 import { parseArgs } from 'node:util';
+import { httpOptionsOf } from '../src/cli/serve.ts';
 import { DEFAULT_CONFIG } from '../src/config/config.ts';
 import { createLogger } from '../src/log.ts';
 import { HttpHandler } from '../src/net/http-handler.ts';
@@ -202,14 +203,9 @@ function report(proto: string, nsPerRequest: number[], check: string): void {
 
 function benchHttp(): void {
   const tracker = createTracker();
-  const handler = new HttpHandler(tracker, new FullScrape(tracker.store, DEFAULT_CONFIG.minInterval), {
-    maxScrapeHashes: 64,
-    fullScrape: false,
-    statsPath: 'stats',
-    redirectUrl: '',
-    ipFromQuery: false,
-    httpsRedirect: '',
-  });
+  // As the bench runs swarmd: --max-scrape-hashes 64.
+  const options = { ...httpOptionsOf(DEFAULT_CONFIG), maxScrapeHashes: 64 };
+  const handler = new HttpHandler(tracker, new FullScrape(tracker.store, DEFAULT_CONFIG.minInterval), options);
   const log = createLogger({ verbose: false, logFormat: 'json' });
   const batch = new HttpBatch(handler, log, FAMILY_V4, 8192, {
     maxHeadBytes: DEFAULT_CONFIG.maxHeaderBytes,

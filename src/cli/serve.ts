@@ -9,7 +9,7 @@ import { TorrentDir } from '../access/torrent-dir.ts';
 import { type Config, listeners } from '../config/config.ts';
 import { formatHostPort } from '../config/values.ts';
 import type { Logger } from '../log.ts';
-import { HttpHandler } from '../net/http-handler.ts';
+import { HttpHandler, type HttpOptions } from '../net/http-handler.ts';
 import { HttpServer, type HttpServerOptions } from '../net/http-server.ts';
 import { NativeHttpServer } from '../net/native-http-server.ts';
 import { nativeTcp } from '../net/native-tcp-addon.ts';
@@ -98,6 +98,18 @@ function accessPolicy(config: Config, log: Logger): AccessPolicy | null {
   return new AccessPolicy({ whitelist, blacklist, allowedDir, fifoAdd, fifoDelete });
 }
 
+/** What the HTTP handler takes from the configuration (HTTPS redirection aside, which only the plain port gets). */
+export function httpOptionsOf(config: Config): HttpOptions {
+  return {
+    maxScrapeHashes: config.maxScrapeHashes,
+    fullScrape: config.fullScrape,
+    statsPath: config.statsPath,
+    redirectUrl: config.redirectUrl,
+    ipFromQuery: config.ipFromQuery,
+    httpsRedirect: '',
+  };
+}
+
 /**
  * Serves `config` in this thread; `share` when it is one of several workers. `preloaded`: the state file and the
  * HTTPS pair as read at start (once, by the main thread, so that a corrupt state file is set aside once).
@@ -159,14 +171,7 @@ export async function serve(
   const fullScrape = new FullScrape(store, config.minInterval);
   const statsContext = { store, clock, counters, fullScrape, startedAt: Date.now(), version: VERSION };
   const udpHandler = new UdpHandler(tracker, new ConnectionIds(share?.connectionKey));
-  const httpOptions = {
-    maxScrapeHashes: config.maxScrapeHashes,
-    fullScrape: config.fullScrape,
-    statsPath: config.statsPath,
-    redirectUrl: config.redirectUrl,
-    ipFromQuery: config.ipFromQuery,
-    httpsRedirect: '',
-  };
+  const httpOptions = httpOptionsOf(config);
   const httpServices = {
     stats: new StatsPage(statsContext),
     metrics: createMetrics(statsContext),

@@ -5,6 +5,8 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { httpOptionsOf } from '../../src/cli/serve.ts';
+import { defaultConfig } from '../../src/config/config.ts';
 import { createAnswer, type HttpClient, HttpHandler } from '../../src/net/http-handler.ts';
 import { createAnnounceRequest } from '../../src/protocol/announce.ts';
 import { decode } from '../../src/protocol/bencode.ts';
@@ -33,14 +35,8 @@ function handler(): HttpHandler {
     req.left = k % 2;
     tracker.announce(req, FAMILY_V4, Uint8Array.of(10, 0, 0, k), PEERS_BOTH_FAMILIES, 50);
   }
-  const options = {
-    maxScrapeHashes: 64,
-    fullScrape: false,
-    statsPath: 'stats',
-    redirectUrl: '',
-    ipFromQuery: false,
-    httpsRedirect: '',
-  };
+  // 64 hashes per scrape, so that a reply can reach 4 digits' length.
+  const options = { ...httpOptionsOf(defaultConfig()), maxScrapeHashes: 64 };
   return new HttpHandler(tracker, new FullScrape(store, 900), options, null);
 }
 
