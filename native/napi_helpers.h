@@ -19,7 +19,7 @@
 // reallocation (ArrayBuffer.prototype.transfer). glibc serves such blocks with mmap, but after one is freed it raises
 // its mmap threshold to that size, so later (larger) arrays come from the heap, and the copies a reallocation leaves
 // behind stay in RSS as holes. A fixed threshold keeps every large block mapped: freed at once, grown in place by
-// mremap. Measured with the bench's memory run (1,000,000 peers): 43-45 bytes per peer without, 37-38 with.
+// mremap. Measured with the bench's memory run (1,000,000 peers): 43-45 bytes per peer without, 34-38 with.
 #include <malloc.h>
 HELPER void keep_large_blocks_mapped(void) {
 #ifdef M_MMAP_THRESHOLD
