@@ -1,7 +1,7 @@
 // An immutable set of 20-byte info hashes: one sorted Buffer and a binary search, as opentracker keeps its access
 // lists. A lookup runs on every announce, so has() allocates nothing and reads the caller's bytes where they lie.
 
-const HASH = 20;
+import { compareHashRecords, HASH_RECORD as HASH, sortHashRecords } from '../protocol/hash-records.ts';
 
 export class HashSet {
   static readonly EMPTY = new HashSet(Buffer.alloc(0));
@@ -60,11 +60,11 @@ function sortUnique(src: Uint8Array): Uint8Array {
   const fill = starts.slice(0, 65536);
   for (let r = 0; r < n; r++) order[fill[prefix(src, r)]++] = r;
 
-  const compare = (a: number, b: number): number => compareFrom(src, a, b, 2);
+  const compare = (a: number, b: number): number => compareHashRecords(src, a, b, 2);
   for (let b = 0; b < 65536; b++) {
     const from = starts[b];
     const to = starts[b + 1];
-    if (to - from <= 16) insertionSort(src, order, from, to);
+    if (to - from <= 16) sortHashRecords(src, order, from, to, 2);
     else order.subarray(from, to).sort(compare);
   }
 
@@ -72,7 +72,7 @@ function sortUnique(src: Uint8Array): Uint8Array {
   // Sorted now, so duplicates are neighbours: keep the first of each run.
   let len = HASH;
   for (let at = HASH; at < src.length; at += HASH) {
-    if (compareFrom(src, at / HASH, len / HASH - 1, 0) === 0) continue;
+    if (compareHashRecords(src, at / HASH, len / HASH - 1) === 0) continue;
     if (at !== len) src.copyWithin(len, at, at + HASH);
     len += HASH;
   }
@@ -99,27 +99,4 @@ function permute(src: Uint8Array, order: Uint32Array): void {
 
 function prefix(src: Uint8Array, record: number): number {
   return (src[record * HASH] << 8) | src[record * HASH + 1];
-}
-
-/** Compares records `a` and `b` from byte `from` on. */
-function compareFrom(src: Uint8Array, a: number, b: number, from: number): number {
-  const pa = a * HASH;
-  const pb = b * HASH;
-  for (let i = from; i < HASH; i++) {
-    const c = src[pa + i] - src[pb + i];
-    if (c !== 0) return c;
-  }
-  return 0;
-}
-
-function insertionSort(src: Uint8Array, order: Uint32Array, from: number, to: number): void {
-  for (let i = from + 1; i < to; i++) {
-    const r = order[i];
-    let j = i - 1;
-    while (j >= from && compareFrom(src, order[j], r, 2) > 0) {
-      order[j + 1] = order[j];
-      j--;
-    }
-    order[j + 1] = r;
-  }
 }

@@ -3,12 +3,13 @@
 //
 // Announce and scrape responses are built in place, head and body, without a copy: in the caller's output buffer (the
 // native server's reply slot), or else in one reused buffer of the handler's, of which the response is a view. The
-// body goes after room for a head whose Content-Length has BODY_DIGITS digits, and moves only when it has more or
-// fewer. The net server tells the handler when a socket kept a response instead of taking it at once
-// (responseRetained), and only then is a new buffer made.
+// body goes after room for the head of a typical body, and moves only when its own length has more or fewer digits.
+// The net server tells the handler when a socket kept a response instead of taking it at once (responseRetained),
+// and only then is a new buffer made.
 
 import { createAnnounceRequest } from '../protocol/announce.ts';
 import { BencodeWriter } from '../protocol/bencode.ts';
+import { compareHashRecords, sortHashRecords } from '../protocol/hash-records.ts';
 import { createScrapeHashes, parseAnnounceParams, parseScrapeParams } from '../protocol/http-params.ts';
 import {
   SCRAPE_ENTRY_MAX_SIZE,
@@ -26,6 +27,7 @@ import {
   HEAD_INCOMPLETE,
   parseRequestHead,
   type RequestHead,
+  responseHeadSize,
   writeResponseHead,
 } from '../protocol/http-request.ts';
 import type { NetworkList } from '../protocol/networks.ts';
@@ -49,13 +51,8 @@ const PATH_METRICS = ascii('/metrics');
 const TEXT = 'text/plain';
 /** Room for a response head; bodies are measured. */
 const HEAD_ROOM = 256;
-/** The head of a bencoded reply up to its Content-Length value; then the digits, then one of the tails below. */
-const HEAD_200 = ascii(`HTTP/1.1 200 OK\r\nContent-Type: ${TEXT}\r\nContent-Length: `);
-const TAIL_KEEP_ALIVE = ascii('\r\n\r\n');
-const TAIL_KEEP_ALIVE_10 = ascii('\r\nConnection: keep-alive\r\n\r\n'); // HTTP/1.0 keeps it only when told
-const TAIL_CLOSE = ascii('\r\nConnection: close\r\n\r\n');
-/** Content-Length digits the body's place assumes: announce replies of 100-999 bytes, most scrapes. */
-const BODY_DIGITS = 3;
+/** A body length the place of a bencoded reply's body assumes for its head: announce replies of 100-999 bytes. */
+const TYPICAL_BODY = 500;
 /** The forms of an announce reply, for the reply cache (UDP's is 0). */
 const REPLY_COMPACT = 1;
 const REPLY_DICTIONARY = 2;
@@ -134,12 +131,13 @@ export class HttpHandler {
   /** Where the response being built goes (the caller's output buffer, or `response`) and from which offset. */
   private out: Uint8Array;
   private outAt = 0;
-  /** Where the body of the bencoded response being built starts in `out`, and the head's tail it assumed. */
+  /** Where the body of the bencoded response being built starts in `out`, and the head it is for. */
   private bodyStart = 0;
-  private tail: Uint8Array = TAIL_KEEP_ALIVE;
+  private keepAlive = true;
+  private extra = '';
   private readonly entry: ScrapeEntry = { complete: 0, downloaded: 0, downloaders: 0, incomplete: 0 };
   /** Scrape hashes by index in ascending byte order. */
-  private readonly order: Int32Array;
+  private readonly order: Uint32Array;
   private readonly head = createRequestHead();
   /** The address an announce claims with `ip=` (--ip-from-query). */
   private readonly claimed: HttpClient = { family: FAMILY_V4, addr: new Uint8Array(0) };
@@ -152,7 +150,7 @@ export class HttpHandler {
     this.services = services;
     this.pathStats = ascii(`/${options.statsPath}`);
     this.scrapeHashes = createScrapeHashes(options.maxScrapeHashes);
-    this.order = new Int32Array(options.maxScrapeHashes);
+    this.order = new Uint32Array(options.maxScrapeHashes);
     const maxPeers = tracker.options.maxPeers;
     const bodyMax = Math.max(1024 + maxPeers * DICT_PEER_BYTES, 256 + options.maxScrapeHashes * SCRAPE_ENTRY_MAX_SIZE);
     this.maxResponseSize = HEAD_ROOM + bodyMax;
@@ -335,23 +333,16 @@ export class HttpHandler {
       return this.bencoded();
     }
     this.tracker.counters.values[C.tcpScrapes]++;
-    // Canonical bencode: the `files` keys in ascending byte order, each once. An insertion sort of indexes: a scrape
-    // names a handful of hashes, and Array.prototype.sort with Buffer.compare costs a native call per comparison.
+    // Canonical bencode: the `files` keys in ascending byte order, each once.
     const h = hashes.hashes;
     const order = this.order;
     const count = hashes.count;
-    for (let k = 0; k < count; k++) {
-      let j = k;
-      while (j > 0 && compareHashes(h, order[j - 1], k) > 0) {
-        order[j] = order[j - 1];
-        j--;
-      }
-      order[j] = k;
-    }
+    for (let k = 0; k < count; k++) order[k] = k;
+    sortHashRecords(h, order, 0, count);
     writeScrapeStart(w);
     for (let k = 0; k < count; k++) {
       const i = order[k];
-      if (k > 0 && compareHashes(h, order[k - 1], i) === 0) continue;
+      if (k > 0 && compareHashRecords(h, order[k - 1], i) === 0) continue;
       // A torrent the access rules refuse is left out, as opentracker does.
       if (this.tracker.scrape(h, i * 20, this.entry)) writeScrapeEntry(w, h, i * 20, this.entry);
     }
@@ -393,49 +384,32 @@ export class HttpHandler {
     return this.bencoded();
   }
 
-  /** Places the body writer for a bencoded 200 response to `head`, after room for the head. */
+  /** Places the body writer for a bencoded 200 response to `head`, after room for a head of a typical body's. */
   private beginBody(head: RequestHead): BencodeWriter {
     const out = this.out;
     if (this.body.buf !== out) this.body.setBuffer(out);
-    this.tail = !head.keepAlive ? TAIL_CLOSE : head.version === 10 ? TAIL_KEEP_ALIVE_10 : TAIL_KEEP_ALIVE;
-    this.bodyStart = this.outAt + HEAD_200.length + BODY_DIGITS + this.tail.length;
+    this.keepAlive = head.keepAlive;
+    this.extra = keepAliveHeader(head);
+    this.bodyStart = this.outAt + responseHeadSize(200, TEXT, TYPICAL_BODY, this.keepAlive, this.extra);
     return this.body.reset(this.bodyStart);
   }
 
   /**
-   * Writes the head before the bencoded body just written (moving the body if its length has other than
-   * BODY_DIGITS digits), so that the response is `out` from `outAt` to `body.pos`; returns `out`.
+   * Writes the head before the bencoded body just written (moving the body when its head is longer or shorter than
+   * the one assumed), so that the response is `out` from `outAt` to `body.pos`; returns `out`.
    */
   private bencoded(): Uint8Array {
     const out = this.out;
     const w = this.body;
-    let start = this.bodyStart;
-    const length = w.pos - start;
-    const digits = length < 10 ? 1 : length < 100 ? 2 : length < 1000 ? 3 : length < 10000 ? 4 : String(length).length;
-    if (digits !== BODY_DIGITS) {
-      out.copyWithin(start + digits - BODY_DIGITS, start, w.pos);
-      start += digits - BODY_DIGITS;
+    const length = w.pos - this.bodyStart;
+    const start = this.outAt + responseHeadSize(200, TEXT, length, this.keepAlive, this.extra);
+    if (start !== this.bodyStart) {
+      out.copyWithin(start, this.bodyStart, w.pos);
       w.pos = start + length;
     }
-    let at = this.outAt;
-    out.set(HEAD_200, at);
-    at += HEAD_200.length + digits;
-    for (let k = at - 1, v = length; k >= at - digits; k--, v = (v / 10) | 0) out[k] = 0x30 + (v % 10);
-    const tail = this.tail;
-    for (let k = 0; k < tail.length; k++) out[at + k] = tail[k];
+    writeResponseHead(out, this.outAt, 200, TEXT, length, this.keepAlive, this.extra);
     return out;
   }
-}
-
-/** Compares the 20-byte hashes number `a` and `b` of `h` by their bytes: negative, 0 or positive. */
-function compareHashes(h: Uint8Array, a: number, b: number): number {
-  const x = a * 20;
-  const y = b * 20;
-  for (let k = 0; k < 20; k++) {
-    const d = h[x + k] - h[y + k];
-    if (d !== 0) return d;
-  }
-  return 0;
 }
 
 /** HTTP/1.0 clients keep the connection only when the reply says so. */

@@ -312,10 +312,26 @@ export function writeResponseHead(
   const prefix = headPrefix(status, contentType);
   out.set(prefix, off);
   let at = writeDecimal(out, off + prefix.length, contentLength);
-  at = writeAscii(out, at, keepAlive ? '\r\n' : '\r\nConnection: close\r\n');
+  at = writeAscii(out, at, keepAlive ? AFTER_LENGTH : AFTER_LENGTH_CLOSE);
   at = writeAscii(out, at, extra);
   return writeAscii(out, at, '\r\n');
 }
+
+/** The bytes writeResponseHead writes for the same arguments, without writing them. */
+export function responseHeadSize(
+  status: number,
+  contentType: string,
+  contentLength: number,
+  keepAlive: boolean,
+  extra = '',
+): number {
+  const after = keepAlive ? AFTER_LENGTH : AFTER_LENGTH_CLOSE;
+  return headPrefix(status, contentType).length + decimalDigits(contentLength) + after.length + extra.length + 2;
+}
+
+/** What follows the Content-Length value: the end of that line, and `Connection: close` when the response closes. */
+const AFTER_LENGTH = '\r\n';
+const AFTER_LENGTH_CLOSE = '\r\nConnection: close\r\n';
 
 function writeAscii(out: Uint8Array, at: number, text: string): number {
   for (let k = 0; k < text.length; k++) out[at + k] = text.charCodeAt(k);
@@ -324,8 +340,13 @@ function writeAscii(out: Uint8Array, at: number, text: string): number {
 
 /** A non-negative integer in decimal. */
 function writeDecimal(out: Uint8Array, at: number, n: number): number {
-  let digits = 1;
-  for (let v = n; v >= 10; v = Math.floor(v / 10)) digits++;
+  const digits = decimalDigits(n);
   for (let k = digits - 1, v = n; k >= 0; k--, v = Math.floor(v / 10)) out[at + k] = 0x30 + (v % 10);
   return at + digits;
+}
+
+function decimalDigits(n: number): number {
+  let digits = 1;
+  for (let v = n; v >= 10; v = Math.floor(v / 10)) digits++;
+  return digits;
 }
