@@ -11,6 +11,7 @@
 //   npm run bench:micro                          both protocols, 7 rounds of 200,000 requests each
 //   npm run bench:micro -- --protos http --rounds 15
 //   npm run bench:micro -- --protos http --rounds 0   the set-up alone, to subtract from perf stat counts of a run
+//   npm run bench:micro -- --family ipv6               requests from ::1, as the bench's IPv6 cases send them
 //
 // Prints ns per request (median and min of the rounds) and what one core would answer at that cost.
 
@@ -22,7 +23,7 @@ import { HttpHandler } from '../src/net/http-handler.ts';
 import { HttpBatch } from '../src/net/native-http-server.ts';
 import { UdpHandler } from '../src/net/udp-handler.ts';
 import { Counters } from '../src/stats/counters.ts';
-import { FAMILY_V4, SwarmStore } from '../src/swarm/store.ts';
+import { FAMILY_V4, FAMILY_V6, SwarmStore } from '../src/swarm/store.ts';
 import { Clock } from '../src/tracker/clock.ts';
 import { ConnectionIds } from '../src/tracker/connection-id.ts';
 import { FullScrape } from '../src/tracker/full-scrape.ts';
@@ -35,13 +36,21 @@ const { values: opts } = parseArgs({
     requests: { type: 'string', default: '200000' },
     torrents: { type: 'string', default: '100000' },
     peers: { type: 'string', default: '200000' },
+    family: { type: 'string', default: 'ipv4' },
     help: { type: 'boolean', default: false },
   },
 });
 if (opts.help) {
-  console.log('npm run bench:micro -- [--protos http,udp] [--rounds 7] [--requests 200000] [--torrents N] [--peers N]');
+  console.log(
+    'npm run bench:micro -- [--protos http,udp] [--family ipv4|ipv6] [--rounds 7] [--requests 200000] [--torrents N] [--peers N]',
+  );
   process.exit(0);
 }
+if (opts.family !== 'ipv4' && opts.family !== 'ipv6') throw new Error(`--family: ipv4 or ipv6, not ${opts.family}`);
+/** The bench's IPv6 cases send every request from ::1; its IPv4 UDP ones from 16 loopback addresses. */
+const FAMILY = opts.family === 'ipv4' ? FAMILY_V4 : FAMILY_V6;
+const ENDPOINT_SIZE = FAMILY === FAMILY_V4 ? 6 : 18;
+const LOOPBACK_V6 = Uint8Array.of(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1);
 const ROUNDS = Number(opts.rounds);
 const REQUESTS = Number(opts.requests);
 const TORRENTS = Number(opts.torrents);
@@ -118,7 +127,8 @@ function percentEncode(hash: Buffer): string {
 }
 
 function httpRequest(step: Step): Buffer {
-  const tail = ' HTTP/1.1\r\nHost: 127.0.0.1:27001\r\nUser-Agent: http_load\r\n\r\n';
+  const host = FAMILY === FAMILY_V4 ? '127.0.0.1' : '::1'; // as http_load.lua writes it, without brackets
+  const tail = ` HTTP/1.1\r\nHost: ${host}:27001\r\nUser-Agent: http_load\r\n\r\n`;
   if (step.scrape !== null) {
     return Buffer.from(
       `GET /scrape?${step.scrape.map((t) => `info_hash=${percentEncode(hashes[t])}`).join('&')}${tail}`,
@@ -138,9 +148,9 @@ function httpRequest(step: Step): Buffer {
 const UDP_EVENTS: Record<string, number> = { '': 0, completed: 1, started: 2, stopped: 3 };
 
 function udpRequest(step: Step, ids: ConnectionIds, clock: Clock): { packet: Buffer; addr: Uint8Array } {
-  const addr = Uint8Array.of(127, 0, 0, 1 + (step.peer % 16));
+  const addr = FAMILY === FAMILY_V4 ? Uint8Array.of(127, 0, 0, 1 + (step.peer % 16)) : LOOPBACK_V6;
   const window = ids.window(clock.now);
-  const connectionId = [window, ids.mac(window, addr, 4)];
+  const connectionId = [window, ids.mac(window, addr, addr.length)];
   if (step.scrape !== null) {
     const packet = Buffer.alloc(16 + 20 * step.scrape.length);
     packet.writeUInt32BE(connectionId[0], 0);
@@ -197,7 +207,7 @@ function report(proto: string, nsPerRequest: number[], check: string): void {
   const min = Math.min(...nsPerRequest);
   const perCore = Math.round(1e9 / med).toLocaleString('en-US');
   console.log(
-    `${proto.padEnd(5)} ${med.toFixed(0).padStart(6)} ns/request median (min ${min.toFixed(0)}) of ${ROUNDS} rounds × ${REQUESTS.toLocaleString('en-US')}: ${perCore} requests per CPU-second; ${check}`,
+    `${proto.padEnd(5)} ${opts.family} ${med.toFixed(0).padStart(6)} ns/request median (min ${min.toFixed(0)}) of ${ROUNDS} rounds × ${REQUESTS.toLocaleString('en-US')}: ${perCore} requests per CPU-second; ${check}`,
   );
 }
 
@@ -207,7 +217,7 @@ function benchHttp(): void {
   const options = { ...httpOptionsOf(DEFAULT_CONFIG), maxScrapeHashes: 64 };
   const handler = new HttpHandler(tracker, new FullScrape(tracker.store, DEFAULT_CONFIG.minInterval), options);
   const log = createLogger({ verbose: false, logFormat: 'json' });
-  const batch = new HttpBatch(handler, log, FAMILY_V4, 8192, {
+  const batch = new HttpBatch(handler, log, FAMILY, 8192, {
     maxHeadBytes: DEFAULT_CONFIG.maxHeaderBytes,
     headTimeoutMs: 0,
     idleTimeoutMs: 0,
@@ -215,7 +225,7 @@ function benchHttp(): void {
     maxConnections: 0,
   });
   const b = batch.buffers;
-  for (let i = 0; i < BATCH; i++) b.inAddr.set([127, 0, 0, 1], i * 16);
+  for (let i = 0; i < BATCH; i++) b.inAddr.set(FAMILY === FAMILY_V4 ? [127, 0, 0, 1] : LOOPBACK_V6, i * 16);
   const run = (requests: Buffer[]): { ns: number; ok: number } => {
     let ns = 0n;
     let ok = 0;
@@ -264,8 +274,8 @@ function benchUdp(): void {
       const t0 = process.hrtime.bigint();
       for (let k = at; k < end; k++) {
         const { packet, addr } = requests[k];
-        const n = handler.handle(packet, packet.length, FAMILY_V4, addr, out, outView);
-        if (out[3] === 1) peers += (n - 20) / 6;
+        const n = handler.handle(packet, packet.length, FAMILY, addr, out, outView);
+        if (out[3] === 1) peers += (n - 20) / ENDPOINT_SIZE;
         if (n > 0 && out[3] !== 3) ok++;
       }
       ns += process.hrtime.bigint() - t0;
