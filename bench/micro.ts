@@ -127,7 +127,7 @@ function percentEncode(hash: Buffer): string {
 }
 
 function httpRequest(step: Step): Buffer {
-  const host = FAMILY === FAMILY_V4 ? '127.0.0.1' : '::1'; // as http_load.lua writes it, without brackets
+  const host = FAMILY === FAMILY_V4 ? '127.0.0.1' : '[::1]';
   const tail = ` HTTP/1.1\r\nHost: ${host}:27001\r\nUser-Agent: http_load\r\n\r\n`;
   if (step.scrape !== null) {
     return Buffer.from(
