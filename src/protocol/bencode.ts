@@ -1,6 +1,8 @@
 // Bencode (BEP 3). The hot path writes replies with BencodeWriter straight into a reused buffer;
 // decode() is total and bounded, for the few places that read bencode (tests, tools, .torrent files).
 
+import { writeDecimal } from './decimal.ts';
+
 export type BValue = number | bigint | Uint8Array | BValue[] | BDict;
 export interface BDict {
   [key: string]: BValue;
@@ -95,13 +97,7 @@ export class BencodeWriter {
       this.byte(0x2d);
       n = -n;
     }
-    n = Math.trunc(n);
-    let digits = 1;
-    for (let v = n; v >= 10; v = Math.floor(v / 10)) digits++;
-    // Right to left into place; no string per number.
-    for (let k = this.pos + digits - 1, v = n; k >= this.pos; k--, v = Math.floor(v / 10))
-      this.buf[k] = DIGIT_0 + (v % 10);
-    this.pos += digits;
+    this.pos = writeDecimal(this.buf, this.pos, Math.trunc(n));
   }
 }
 

@@ -56,46 +56,68 @@ export function parseAnnounceParams(src: Uint8Array, start: number, end: number,
     const ks = q.keyStart;
     const ke = q.keyEnd;
     const vs = q.valueStart;
-    const ve = q.valueEnd;
-    const klen = ke - ks;
-    if (klen === 9 && bytesEqual(src, ks, ke, K_INFO_HASH)) {
-      if (haveHash) return 'info_hash given more than once';
-      if (percentDecode(src, vs, ve, req.infoHash, 0, HASH_LENGTH) !== HASH_LENGTH) {
-        return 'invalid info_hash: it must be 20 bytes, percent-encoded';
-      }
-      haveHash = true;
-    } else if (klen === 7 && bytesEqual(src, ks, ke, K_PEER_ID)) {
-      if (percentDecode(src, vs, ve, req.peerId, 0, PEER_ID_LENGTH) !== PEER_ID_LENGTH) {
-        return 'invalid peer_id: it must be 20 bytes, percent-encoded';
-      }
-      havePeerId = true;
-    } else if (klen === 4 && bytesEqual(src, ks, ke, K_PORT)) {
-      const port = parseDecimal(src, vs, ve);
-      if (!(port >= 1 && port <= 65535)) return 'invalid port: it must be a number from 1 to 65535';
-      req.port = port;
-      havePort = true;
-    } else if (klen === 4 && bytesEqual(src, ks, ke, K_LEFT)) {
-      req.left = numberParam(src, vs, ve);
-      if (req.left < 0) return 'invalid left: it must be a non-negative number';
-    } else if (klen === 8 && bytesEqual(src, ks, ke, K_UPLOADED)) {
-      req.uploaded = numberParam(src, vs, ve);
-      if (req.uploaded < 0) return 'invalid uploaded: it must be a non-negative number';
-    } else if (klen === 10 && bytesEqual(src, ks, ke, K_DOWNLOADED)) {
-      req.downloaded = numberParam(src, vs, ve);
-      if (req.downloaded < 0) return 'invalid downloaded: it must be a non-negative number';
-    } else if (klen === 5 && bytesEqual(src, ks, ke, K_EVENT)) {
-      const event = eventParam(src, vs, ve);
-      if (event < 0) return 'invalid event: use started, completed, stopped or paused';
-      req.event = event;
-    } else if (klen === 7 && bytesEqual(src, ks, ke, K_NUMWANT)) {
-      const n = ve - vs <= MAX_NUMBER_TEXT ? parseDecimal(src, vs, ve) : Number.NaN;
-      if (Number.isNaN(n)) return 'invalid numwant: it must be a number';
-      req.numwant = n < 0 ? -1 : n;
-    } else if (klen === 7 && bytesEqual(src, ks, ke, K_COMPACT)) {
-      req.compact = !(ve - vs === 1 && src[vs] === 0x30);
-    } else if (klen === 2 && bytesEqual(src, ks, ke, K_IP)) {
-      // Parsed whatever the tracker does with it; only --ip-from-query uses it (and refuses a bad one).
-      req.ipLength = ipParam(src, vs, ve, req.ip);
+    // By length first: most keys are told apart without reading them, and only a candidate's bytes are compared.
+    switch (ke - ks) {
+      case 9:
+        if (bytesEqual(src, ks, ke, K_INFO_HASH)) {
+          if (haveHash) return 'info_hash given more than once';
+          if (q.decodeValue(req.infoHash, 0, HASH_LENGTH) !== HASH_LENGTH) {
+            return 'invalid info_hash: it must be 20 bytes, percent-encoded';
+          }
+          haveHash = true;
+        }
+        break;
+      case 7:
+        if (bytesEqual(src, ks, ke, K_PEER_ID)) {
+          if (q.decodeValue(req.peerId, 0, PEER_ID_LENGTH) !== PEER_ID_LENGTH) {
+            return 'invalid peer_id: it must be 20 bytes, percent-encoded';
+          }
+          havePeerId = true;
+        } else if (bytesEqual(src, ks, ke, K_COMPACT)) {
+          req.compact = !(q.valueEnd() - vs === 1 && src[vs] === 0x30);
+        } else if (bytesEqual(src, ks, ke, K_NUMWANT)) {
+          const ve = q.valueEnd();
+          const n = ve - vs <= MAX_NUMBER_TEXT ? parseDecimal(src, vs, ve) : Number.NaN;
+          if (Number.isNaN(n)) return 'invalid numwant: it must be a number';
+          req.numwant = n < 0 ? -1 : n;
+        }
+        break;
+      case 4:
+        if (bytesEqual(src, ks, ke, K_PORT)) {
+          const port = parseDecimal(src, vs, q.valueEnd());
+          if (!(port >= 1 && port <= 65535)) return 'invalid port: it must be a number from 1 to 65535';
+          req.port = port;
+          havePort = true;
+        } else if (bytesEqual(src, ks, ke, K_LEFT)) {
+          req.left = numberParam(src, vs, q.valueEnd());
+          if (req.left < 0) return 'invalid left: it must be a non-negative number';
+        }
+        break;
+      case 8:
+        if (bytesEqual(src, ks, ke, K_UPLOADED)) {
+          req.uploaded = numberParam(src, vs, q.valueEnd());
+          if (req.uploaded < 0) return 'invalid uploaded: it must be a non-negative number';
+        }
+        break;
+      case 10:
+        if (bytesEqual(src, ks, ke, K_DOWNLOADED)) {
+          req.downloaded = numberParam(src, vs, q.valueEnd());
+          if (req.downloaded < 0) return 'invalid downloaded: it must be a non-negative number';
+        }
+        break;
+      case 5:
+        if (bytesEqual(src, ks, ke, K_EVENT)) {
+          const event = eventParam(src, vs, q.valueEnd());
+          if (event < 0) return 'invalid event: use started, completed, stopped or paused';
+          req.event = event;
+        }
+        break;
+      case 2:
+        if (bytesEqual(src, ks, ke, K_IP)) {
+          // Parsed whatever the tracker does with it; only --ip-from-query uses it (and refuses a bad one).
+          req.ipLength = ipParam(src, vs, q.valueEnd(), req.ip);
+        }
+        break;
     }
   }
   if (!haveHash) return 'missing info_hash';
@@ -152,9 +174,7 @@ export function parseScrapeParams(
   while (q.next()) {
     if (!bytesEqual(src, q.keyStart, q.keyEnd, K_INFO_HASH)) continue;
     if (out.count >= max) return `too many info_hash values: at most ${max} per scrape`;
-    if (
-      percentDecode(src, q.valueStart, q.valueEnd, out.hashes, out.count * HASH_LENGTH, HASH_LENGTH) !== HASH_LENGTH
-    ) {
+    if (q.decodeValue(out.hashes, out.count * HASH_LENGTH, HASH_LENGTH) !== HASH_LENGTH) {
       return 'invalid info_hash: it must be 20 bytes, percent-encoded';
     }
     out.count++;

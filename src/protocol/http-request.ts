@@ -1,6 +1,8 @@
 // A strict, bounded HTTP/1.x request-head parser for the tracker's GET requests. It reads only what the tracker
 // needs (method, target, version, connection, accept-encoding, body framing) and refuses everything ambiguous.
 
+import { decimalDigits, writeDecimal } from './decimal.ts';
+
 export const HEAD_INCOMPLETE = 0;
 export const HEAD_OK = 1;
 export const HEAD_ERROR = 2;
@@ -280,7 +282,13 @@ const STATUS_TEXT: Record<number, string> = {
 /** `HTTP/1.1 <status> <text>\r\nContent-Type: <type>\r\nContent-Length: `, by status and type, made once each. */
 const headPrefixes = new Map<number, Map<string, Uint8Array>>();
 
+/** The last prefix asked for: nearly every response is a 200 of the same type, and it is asked for three times. */
+let lastStatus = 0;
+let lastType = '';
+let lastPrefix: Uint8Array = new Uint8Array(0);
+
 function headPrefix(status: number, contentType: string): Uint8Array {
+  if (status === lastStatus && contentType === lastType) return lastPrefix;
   let byType = headPrefixes.get(status);
   if (byType === undefined) {
     byType = new Map();
@@ -292,6 +300,9 @@ function headPrefix(status: number, contentType: string): Uint8Array {
     prefix = Buffer.from(text, 'latin1');
     byType.set(contentType, prefix);
   }
+  lastStatus = status;
+  lastType = contentType;
+  lastPrefix = prefix;
   return prefix;
 }
 
@@ -336,17 +347,4 @@ const AFTER_LENGTH_CLOSE = '\r\nConnection: close\r\n';
 function writeAscii(out: Uint8Array, at: number, text: string): number {
   for (let k = 0; k < text.length; k++) out[at + k] = text.charCodeAt(k);
   return at + text.length;
-}
-
-/** A non-negative integer in decimal. */
-function writeDecimal(out: Uint8Array, at: number, n: number): number {
-  const digits = decimalDigits(n);
-  for (let k = digits - 1, v = n; k >= 0; k--, v = Math.floor(v / 10)) out[at + k] = 0x30 + (v % 10);
-  return at + digits;
-}
-
-function decimalDigits(n: number): number {
-  let digits = 1;
-  for (let v = n; v >= 10; v = Math.floor(v / 10)) digits++;
-  return digits;
 }

@@ -17,20 +17,23 @@ export type ParamVisitor = (
 /**
  * The `key=value` pairs of `src[start, end)` one at a time, as byte ranges; empty pairs are skipped, a pair without
  * `=` has an empty value. One reused object instead of a callback: the hot path's parsers stay one loop.
+ * A value's end is found when it is asked for (valueEnd), or while decodeValue decodes it: the long values of an
+ * announce (info_hash, peer_id) are then read once, not once to find their end and again to decode them.
  */
 export class QueryCursor {
   keyStart = 0;
   keyEnd = 0;
   valueStart = 0;
-  valueEnd = 0;
   private src: Uint8Array = new Uint8Array(0);
-  private at = 0;
   private end = 0;
+  /** Where the current value ends, or -1 until something has looked. */
+  private knownValueEnd = 0;
 
   reset(src: Uint8Array, start: number, end: number): this {
     this.src = src;
-    this.at = start;
     this.end = end;
+    this.valueStart = start;
+    this.knownValueEnd = start;
     return this;
   }
 
@@ -38,7 +41,7 @@ export class QueryCursor {
   next(): boolean {
     const src = this.src;
     const end = this.end;
-    let i = this.at;
+    let i = this.valueEnd();
     while (i < end && src[i] === AMP) i++;
     if (i >= end) return false;
     this.keyStart = i;
@@ -46,17 +49,47 @@ export class QueryCursor {
     this.keyEnd = i;
     if (i < end && src[i] === EQUALS) i++;
     this.valueStart = i;
-    while (i < end && src[i] !== AMP) i++;
-    this.valueEnd = i;
-    this.at = i;
+    this.knownValueEnd = -1;
     return true;
+  }
+
+  /** One past the current value: the next `&`, or the end. */
+  valueEnd(): number {
+    let i = this.knownValueEnd;
+    if (i >= 0) return i;
+    const src = this.src;
+    const end = this.end;
+    for (i = this.valueStart; i < end && src[i] !== AMP; i++);
+    this.knownValueEnd = i;
+    return i;
+  }
+
+  /** percentDecode of the current value (same results), finding its end on the way. */
+  decodeValue(dst: Uint8Array, dstOff: number, max: number): number {
+    const src = this.src;
+    const end = this.end;
+    let n = 0;
+    let i = this.valueStart;
+    for (; i < end; i++) {
+      let c = src[i];
+      if (c === AMP) break;
+      if (n >= max) return DECODE_TOO_LONG;
+      if (c === PERCENT) {
+        c = escapeAt(src, i, end);
+        if (c < 0) return DECODE_MALFORMED;
+        i += 2;
+      }
+      dst[dstOff + n++] = c;
+    }
+    this.knownValueEnd = i;
+    return n;
   }
 }
 
 /** Scans `src[start, end)` as `key=value&key=value`; empty pairs are skipped, a pair without `=` has an empty value. */
 export function scanQuery(src: Uint8Array, start: number, end: number, visit: ParamVisitor): void {
   const q = new QueryCursor().reset(src, start, end);
-  while (q.next()) if (!visit(src, q.keyStart, q.keyEnd, q.valueStart, q.valueEnd)) return;
+  while (q.next()) if (!visit(src, q.keyStart, q.keyEnd, q.valueStart, q.valueEnd())) return;
 }
 
 /** Hex digit values by byte, -1 for anything else. */
@@ -89,16 +122,21 @@ export function percentDecode(
     if (n >= max) return DECODE_TOO_LONG;
     let c = src[i];
     if (c === PERCENT) {
-      if (i + 2 >= end) return DECODE_MALFORMED;
-      const hi = HEX[src[i + 1]];
-      const lo = HEX[src[i + 2]];
-      if (hi < 0 || lo < 0) return DECODE_MALFORMED;
-      c = (hi << 4) | lo;
+      c = escapeAt(src, i, end);
+      if (c < 0) return DECODE_MALFORMED;
       i += 2;
     }
     dst[dstOff + n++] = c;
   }
   return n;
+}
+
+/** The byte that the escape `%XY` at `src[i]` stands for; -1 when it is malformed or cut off by `end`. */
+function escapeAt(src: Uint8Array, i: number, end: number): number {
+  if (i + 2 >= end) return -1;
+  const hi = HEX[src[i + 1]];
+  const lo = HEX[src[i + 2]];
+  return hi < 0 || lo < 0 ? -1 : (hi << 4) | lo;
 }
 
 export const NOT_A_NUMBER = Number.NaN;

@@ -8,6 +8,7 @@ import {
   DECODE_TOO_LONG,
   parseDecimal,
   percentDecode,
+  QueryCursor,
   scanQuery,
 } from '../../src/protocol/query.ts';
 
@@ -232,6 +233,37 @@ test('property: a visitor returning false stops the scan', () => {
       assert.deepEqual(scannedPairs(latin1(q), 0, q.length, k), all.slice(0, k));
     }),
     { numRuns: 300 },
+  );
+});
+
+test('property: QueryCursor gives the reference pairs however each value is read, and decodeValue is percentDecode', () => {
+  // Per pair: 0 leaves the value unread, 1 asks for its end, 2 decodes it (with a small max now and then).
+  const reads = fc.array(fc.constantFrom(0, 1, 2), { minLength: 40, maxLength: 40 });
+  fc.assert(
+    fc.property(fc.string({ unit: queryChar, maxLength: 60 }), reads, fc.integer({ min: 0, max: 8 }), (q, how, max) => {
+      const src = latin1(`${q}&tail`);
+      const cursor = new QueryCursor().reset(src, 0, q.length);
+      const pairs: Array<[string, string]> = [];
+      for (let k = 0; cursor.next(); k++) {
+        const { keyStart, keyEnd, valueStart } = cursor;
+        const key = Buffer.from(src.subarray(keyStart, keyEnd)).toString('latin1');
+        if (how[k % how.length] === 2) {
+          const limit = k % 3 === 0 ? max : 64;
+          const dst = Buffer.alloc(80);
+          const n = cursor.decodeValue(dst, 3, limit);
+          const expected = Buffer.alloc(80);
+          const ve = referencePairs(q)[k] === undefined ? valueStart : valueStart + referencePairs(q)[k][1].length;
+          assert.equal(n, percentDecode(src, valueStart, ve, expected, 3, limit));
+          if (n >= 0) assert.deepEqual(dst, expected);
+        }
+        const valueEnd = how[k % how.length] === 0 ? null : cursor.valueEnd();
+        const end = cursor.valueEnd();
+        if (valueEnd !== null) assert.equal(valueEnd, end);
+        pairs.push([key, Buffer.from(src.subarray(valueStart, end)).toString('latin1')]);
+      }
+      assert.deepEqual(pairs, referencePairs(q));
+    }),
+    { numRuns: 500 },
   );
 });
 
