@@ -108,12 +108,14 @@ static void conn_close(server *s, int id) {
 }
 
 // Watches a connection for what it can use now: output to finish, else input — but no input while a reply is held or
-// the input buffer is full. Level-triggered epoll would otherwise report the same unread bytes again and again (a
-// client that sends and never reads would spin the loop).
+// the input buffer is full. Edge-triggered: a read drains the socket (or fills the buffer, and then input is not
+// watched), so an event means new bytes, and a connection answered in a poll round is not polled again in the next
+// one just to find it idle, as level-triggered epoll does. Watching input again (EPOLL_CTL_MOD) reports bytes that
+// arrived meanwhile.
 static void watch(server *s, int id) {
   conn *c = &s->conns[id];
   if (c->fd < 0) return;
-  uint32_t want = c->out_len > 0 ? EPOLLOUT : (c->held || c->in_len >= IN_CAP) ? 0 : EPOLLIN;
+  uint32_t want = c->out_len > 0 ? EPOLLOUT | EPOLLET : (c->held || c->in_len >= IN_CAP) ? 0 : EPOLLIN | EPOLLET;
   if (want == c->events) return;
   struct epoll_event ev = {.events = want, .data.u32 = (uint32_t)id};
   epoll_ctl(s->epfd, EPOLL_CTL_MOD, c->fd, &ev);
@@ -241,13 +243,13 @@ static void do_accept(server *s) {
     s->accepted++;
     c->in_len = 0;
     c->held = c->queued = c->close_after = c->eof = c->answered = 0;
-    c->events = EPOLLIN;
+    c->events = EPOLLIN | EPOLLET;
     memset(c->addr, 0, 16);
     if (ss.ss_family == AF_INET) memcpy(c->addr, &((struct sockaddr_in *)&ss)->sin_addr, 4);
     else memcpy(c->addr, &((struct sockaddr_in6 *)&ss)->sin6_addr, 16);
     c->last_active = c->first_byte = now_ms(s);
     s->nconns++;
-    struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)id};
+    struct epoll_event ev = {.events = c->events, .data.u32 = (uint32_t)id};
     epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev);
     // TCP_DEFER_ACCEPT: the request is normally here already, so read it now rather than after another epoll round.
     do_read(s, id);
