@@ -109,9 +109,9 @@ static void conn_close(server *s, int id) {
 
 // Watches a connection for what it can use now: output to finish, else input — but no input while a reply is held or
 // the input buffer is full. Edge-triggered: a read drains the socket (or fills the buffer, and then input is not
-// watched), so an event means new bytes, and a connection answered in a poll round is not polled again in the next
-// one just to find it idle, as level-triggered epoll does. Watching input again (EPOLL_CTL_MOD) reports bytes that
-// arrived meanwhile.
+// watched), so nothing is left unread that a later edge would not report, and a connection answered in a poll round
+// is not polled again in the next one just to be found idle, as level-triggered epoll does with every connection it
+// reports. Watching input again (EPOLL_CTL_MOD) reports bytes that arrived meanwhile.
 static void watch(server *s, int id) {
   conn *c = &s->conns[id];
   if (c->fd < 0) return;

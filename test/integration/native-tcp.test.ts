@@ -1,6 +1,6 @@
 // The native TCP addon (native/tcp_batch.c) on real loopback sockets, driven by a line protocol of its own (one
 // request per '\n'-terminated line) so that what is tested is the addon, not HTTP: batches with ids and addresses,
-// input handed again until consumed, replies in order, close and hold flags, send() to held and to gone
+// input handed again until consumed, input beyond the buffer, replies in order, close and hold flags, send() to held and to gone
 // connections, the sweep's three timeouts, close(), worker exit, argument errors. Skipped when the addon is not
 // built, except under CI=true.
 
@@ -193,6 +193,30 @@ test('unconsumed input is handed again with what follows; pipelined replies keep
     c.write('o\nthree\nfour\n');
     await c.waitFor('one!two!three!four!');
     assert.equal(s.seen.at(-1)?.input, 'two\nthree\nfour\n');
+  } finally {
+    c.socket.destroy();
+    s.server.close();
+  }
+});
+
+test('input beyond the 8 KiB buffer, sent at once, is all answered: reading resumes when the buffer has room', {
+  timeout: TIMEOUT,
+}, async (t) => {
+  const native = addon(t);
+  if (!native) return;
+  // 2,000 lines of 100 bytes: the buffer fills again and again with bytes still waiting in the socket, and with
+  // edge-triggered epoll only watching input again when there is room reports them.
+  const s = new LineServer(native, '127.0.0.1', () => ({ reply: '.', flags: 0 }));
+  const c = await Client.connect('127.0.0.1', s.port);
+  try {
+    const lines = 2000;
+    c.write(`${'x'.repeat(99)}\n`.repeat(lines));
+    await c.waitFor((x) => x.data.length >= lines);
+    assert.equal(c.text, '.'.repeat(lines));
+    assert.ok(
+      s.seen.some((x) => x.input.length === native.inSlotSize),
+      'a handing-over came with a full buffer',
+    );
   } finally {
     c.socket.destroy();
     s.server.close();
