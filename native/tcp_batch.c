@@ -59,6 +59,7 @@ typedef struct {
   uint32_t out_len, out_cap;
   int held, queued, close_after, eof;
   int answered;     // a request of this connection was answered: from then on an empty buffer is an idle keep-alive
+  int registered;   // in the epoll set (see watch)
   uint32_t events;  // what epoll watches for this connection now
   // monotonic ms: when the request head began (its first byte, or the accept for a connection's first request); the
   // last read or write progress
@@ -112,10 +113,25 @@ static void conn_close(server *s, int id) {
 // watched), so nothing is left unread that a later edge would not report, and a connection answered in a poll round
 // is not polled again in the next one just to be found idle, as level-triggered epoll does with every connection it
 // reports. Watching input again (EPOLL_CTL_MOD) reports bytes that arrived meanwhile.
+//
+// A new connection joins the epoll set only when its first batch is done, or at once when it had nothing to read: a
+// client that sends one request and is answered with a close (every connection-per-request client, as the request is
+// there at the accept) then costs neither an EPOLL_CTL_ADD nor the removal from the set when its socket closes.
 static void watch(server *s, int id) {
   conn *c = &s->conns[id];
   if (c->fd < 0) return;
   uint32_t want = c->out_len > 0 ? EPOLLOUT | EPOLLET : (c->held || c->in_len >= IN_CAP) ? 0 : EPOLLIN | EPOLLET;
+  if (!c->registered) {
+    if (c->queued) return;  // its batch calls watch() again
+    struct epoll_event ev = {.events = want, .data.u32 = (uint32_t)id};
+    if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, c->fd, &ev) < 0) {
+      conn_close(s, id);  // it could never be read again
+      return;
+    }
+    c->registered = 1;
+    c->events = want;
+    return;
+  }
   if (want == c->events) return;
   struct epoll_event ev = {.events = want, .data.u32 = (uint32_t)id};
   epoll_ctl(s->epfd, EPOLL_CTL_MOD, c->fd, &ev);
@@ -242,16 +258,15 @@ static void do_accept(server *s) {
     c->fd = fd;  // TCP_NODELAY comes from the listening socket
     s->accepted++;
     c->in_len = 0;
-    c->held = c->queued = c->close_after = c->eof = c->answered = 0;
-    c->events = EPOLLIN | EPOLLET;
+    c->held = c->queued = c->close_after = c->eof = c->answered = c->registered = 0;
+    c->events = 0;
     memset(c->addr, 0, 16);
     if (ss.ss_family == AF_INET) memcpy(c->addr, &((struct sockaddr_in *)&ss)->sin_addr, 4);
     else memcpy(c->addr, &((struct sockaddr_in6 *)&ss)->sin6_addr, 16);
     c->last_active = c->first_byte = now_ms(s);
     s->nconns++;
-    struct epoll_event ev = {.events = c->events, .data.u32 = (uint32_t)id};
-    epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev);
-    // TCP_DEFER_ACCEPT: the request is normally here already, so read it now rather than after another epoll round.
+    // TCP_DEFER_ACCEPT: the request is normally here already, so read it now rather than after another epoll round;
+    // watch() adds the connection to the epoll set when it is needed there.
     do_read(s, id);
   }
 }
