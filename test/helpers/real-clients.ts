@@ -160,6 +160,8 @@ export interface Tracked {
   tail: string[];
   /** JSON events printed by lt_client.py (empty for other programs). */
   events: Array<{ event: string; [key: string]: unknown }>;
+  /** swarmd logged "swarmd ready" (false for other programs). */
+  ready: boolean;
   exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
   exited: Promise<void>;
   /** Graceful stop, e.g. SIGINT for aria2 so it announces event=stopped. */
@@ -224,6 +226,7 @@ export function spawnTracked(
     child,
     tail: [],
     events: [],
+    ready: false,
     exit: undefined,
     exited: new Promise<void>((resolve) => {
       resolveExited = resolve;
@@ -240,6 +243,7 @@ export function spawnTracked(
     proc.tail.push(line);
     if (proc.tail.length > LOG_TAIL_LINES) proc.tail.shift();
     if (line.startsWith('{"event"')) proc.events.push(JSON.parse(line));
+    if (line.includes('"msg":"swarmd ready"')) proc.ready = true;
   };
   for (const stream of [child.stdout, child.stderr]) {
     let partial = '';
@@ -326,7 +330,17 @@ export async function startTracker(scope: Case, { host, port }: TrackerOptions):
   // A long interval: every client announces only started/completed/stopped within a case.
   args.push('--interval', '1800', '--min-interval', '60');
   const proc = spawnTracked(scope, 'tracker swarmd', process.execPath, args, { cwd: REPO_ROOT });
-  // HTTP and UDP are bound together, so once TCP accepts, UDP is up too.
+  // Ready when swarmd says so, with every listener up. A TCP connect alone can be taken by another test process's
+  // freePort() probe, which listens for a moment on a port the kernel picks, before swarmd binds the number.
+  await waitFor(
+    `${proc.name} to log "swarmd ready"`,
+    10_000,
+    () => {
+      proc.assertRunning();
+      return proc.ready ? true : undefined;
+    },
+    50,
+  );
   await waitForTcp(host, port, proc);
   return proc;
 }
