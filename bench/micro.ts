@@ -5,7 +5,7 @@
 // bench's workload (100,000 torrents with Zipf 1.0 popularity, 200,000 peers, numwant 50, 90 % announces and 10 %
 // scrapes of 1-10 hashes, 2 % stopped and 2 % completed; HTTP requests written as http_load.lua writes them, UDP
 // ones as udp_load.c does): the native HTTP path's batch answerer (HttpBatch, 64 connections per call, exactly what
-// the addon calls) and the UDP handler, one worker, the same defaults as the bench (no rate limits, no reply cache).
+// the addon calls) and the UDP handler, one worker, swarmd's defaults as the bench runs it.
 // Every reply is checked (status, peer count) so that a broken path cannot look fast.
 //
 //   npm run bench:micro                          both protocols, 7 rounds of 200,000 requests each
@@ -16,18 +16,17 @@
 // Prints ns per request (median and min of the rounds) and what one core would answer at that cost.
 
 import { parseArgs } from 'node:util';
-import { httpOptionsOf } from '../src/cli/serve.ts';
+import { createTracker, httpOptionsOf } from '../src/cli/serve.ts';
 import { DEFAULT_CONFIG } from '../src/config/config.ts';
 import { createLogger } from '../src/log.ts';
 import { HttpHandler } from '../src/net/http-handler.ts';
 import { HttpBatch } from '../src/net/native-http-server.ts';
 import { UdpHandler } from '../src/net/udp-handler.ts';
 import { Counters } from '../src/stats/counters.ts';
-import { FAMILY_V4, FAMILY_V6, SwarmStore } from '../src/swarm/store.ts';
+import { FAMILY_V4, FAMILY_V6 } from '../src/swarm/store.ts';
 import { Clock } from '../src/tracker/clock.ts';
 import { ConnectionIds } from '../src/tracker/connection-id.ts';
 import { FullScrape } from '../src/tracker/full-scrape.ts';
-import { Tracker } from '../src/tracker/tracker.ts';
 
 const { values: opts } = parseArgs({
   options: {
@@ -180,22 +179,6 @@ function udpRequest(step: Step, ids: ConnectionIds, clock: Clock): { packet: Buf
   return { packet, addr };
 }
 
-function createTracker(): Tracker {
-  const c = DEFAULT_CONFIG;
-  return new Tracker(
-    new SwarmStore({ peerTtl: c.peerTtl }),
-    new Clock(),
-    {
-      interval: c.interval,
-      minInterval: c.minInterval,
-      maxPeers: c.maxPeers,
-      defaultNumwant: c.defaultNumwant,
-      trackerId: c.trackerId,
-    },
-    new Counters(),
-  );
-}
-
 function median(values: number[]): number {
   const s = [...values].sort((a, b) => a - b);
   return s[s.length >> 1];
@@ -212,9 +195,9 @@ function report(proto: string, nsPerRequest: number[], check: string): void {
 }
 
 function benchHttp(): void {
-  const tracker = createTracker();
-  // As the bench runs swarmd: --max-scrape-hashes 64.
-  const options = { ...httpOptionsOf(DEFAULT_CONFIG), maxScrapeHashes: 64 };
+  // As swarmd builds it with its defaults: rate limits and the repeat cache on, loopback exempt from both.
+  const tracker = createTracker(DEFAULT_CONFIG, new Clock(), new Counters());
+  const options = httpOptionsOf(DEFAULT_CONFIG);
   const handler = new HttpHandler(tracker, new FullScrape(tracker.store, DEFAULT_CONFIG.minInterval), options);
   const log = createLogger({ verbose: false, logFormat: 'json' });
   const batch = new HttpBatch(handler, log, FAMILY, 8192, {
@@ -260,7 +243,8 @@ function benchHttp(): void {
 }
 
 function benchUdp(): void {
-  const tracker = createTracker();
+  // As swarmd builds it with its defaults: rate limits and the repeat cache on, loopback exempt from both.
+  const tracker = createTracker(DEFAULT_CONFIG, new Clock(), new Counters());
   const ids = new ConnectionIds();
   const handler = new UdpHandler(tracker, ids);
   const out = new Uint8Array(handler.maxReplySize);

@@ -150,15 +150,12 @@ if (swarmdCpus !== undefined && !/^\d+([-,]\d+)*$/.test(swarmdCpus))
 
 const q = (s: string) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replaceAll("'", `'\\''`)}'`);
 function swarmdCommand(name: string): string {
-  // --max-scrape-hashes 64: the HTTP workload scrapes up to 10 hashes, swarmd's default cap is 5. No rate limits:
-  // the generators are a few addresses (HTTP: one) asking as fast as the tracker answers, which is the measurement.
-  // No reply cache: the generators' peers re-announce every second or so, as no honest client does, and would be
-  // answered from it instead of doing the work that opentracker does.
+  // swarmd's defaults: the generators send from loopback, which the rate limits and the repeat cache leave alone
+  // (--rate-limit-exempt), so every request does the work opentracker does.
   const extra = [opt['swarmd-args'], VARIANTS[name]].filter((s) => s !== '').join(' ');
-  const fixed = '--max-scrape-hashes 64 --announce-rate 0 --scrape-rate 0 --repeat-cache 0';
   // bench.sh runs the command under `taskset -c SERVER_CPU`; a second taskset widens that, since it only pins.
   const pin = swarmdCpus === undefined ? '' : `taskset -c ${swarmdCpus} `;
-  return `${pin}${q(process.execPath)} ${q(join(REPO, 'src/main.ts'))} --host {HOST} --http-port {PORT} --udp-port {PORT} ${fixed}${extra ? ` ${extra}` : ''}`;
+  return `${pin}${q(process.execPath)} ${q(join(REPO, 'src/main.ts'))} --host {HOST} --http-port {PORT} --udp-port {PORT}${extra ? ` ${extra}` : ''}`;
 }
 
 // ------------------------------------------------------------------------------------------------ checks

@@ -202,10 +202,14 @@ if (https) {
   tlsArgs.push('--https-port', `${httpsPort}`, '--cert', pair.chainFile, '--key', pair.keyFile);
 }
 const stateFile = join(runDir, 'swarmd.state');
+// The soak's clients stand for remote ones but send from loopback, which swarmd exempts from its rate limits and
+// repeat cache by default.
+const exemptArgs = known.has('rate-limit-exempt') ? ['--rate-limit-exempt', 'none'] : [];
 const swarmdArgs = [
   ...['--host', '127.0.0.1', ...(ipv6 ? ['--host', '::1'] : []), '--http-port', `${port}`, '--udp-port', `${port}`],
   ...tlsArgs,
   ...['--state-file', stateFile, '--state-interval', `${stateInterval}`],
+  ...exemptArgs,
   ...guardArgs,
   ...userArgs,
 ];

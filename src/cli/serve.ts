@@ -38,7 +38,7 @@ import { VERSION } from '../version.ts';
 const SWEEP_BUDGET_MIN = 1024;
 /** Bytes of a kept reply (reply-cache.ts); longer replies are not kept. */
 const REPLY_SLOT_BYTES = 1280;
-/** Who may read /stats and /metrics when no network is configured. */
+/** Who may read /stats and /metrics, and who is exempt from the rate limits, when no network is configured. */
 const LOOPBACK = ['127.0.0.0/8', '::1'];
 
 /** What a worker thread shares with the others (see workers.ts and replication.ts). */
@@ -111,19 +111,16 @@ export function httpOptionsOf(config: Config): HttpOptions {
 }
 
 /**
- * Serves `config` in this thread; `share` when it is one of several workers. `preloaded`: the state file and the
- * HTTPS pair as read at start (once, by the main thread, so that a corrupt state file is set aside once).
+ * The store and the tracker `config` asks for, with its rate limits, their exempt networks and the repeat cache.
+ * `rateLimits`: the table shared by the workers, else one of its own.
  */
-export async function serve(
+export function createTracker(
   config: Config,
-  log: Logger,
-  preloaded: Preloaded,
-  share: WorkerShare | null = null,
-): Promise<Running> {
-  const { saved } = preloaded;
-  const clock = new Clock(share?.clockOrigin).start();
+  clock: Clock,
+  counters: Counters,
+  rateLimits?: SharedArrayBuffer,
+): Tracker {
   const store = new SwarmStore({ peerTtl: config.peerTtl });
-  const counters = share === null ? new Counters() : new Counters(share.counters, share.index);
   const tracker = new Tracker(
     store,
     clock,
@@ -144,11 +141,31 @@ export async function serve(
     scrapeRate: config.scrapeRate,
     scrapeBurst: config.scrapeBurst,
   };
-  if (limits.announceRate > 0 || limits.scrapeRate > 0) tracker.limiter = new RateLimiter(limits, share?.rateLimits);
+  if (limits.announceRate > 0 || limits.scrapeRate > 0) tracker.limiter = new RateLimiter(limits, rateLimits);
   if (config.repeatCache > 0 && config.minInterval > 0) {
     // Entries come in sets of 4; a slot holds the largest UDP reply over IPv6 (1208 bytes) or a compact HTTP one.
     tracker.repeats = new ReplyCache(Math.ceil(config.repeatCache / 4) * 4, REPLY_SLOT_BYTES);
   }
+  const exempt = config.rateLimitExempt.length === 0 ? LOOPBACK : config.rateLimitExempt.filter((n) => n !== 'none');
+  if (exempt.length > 0) tracker.exempt = new NetworkList(exempt);
+  return tracker;
+}
+
+/**
+ * Serves `config` in this thread; `share` when it is one of several workers. `preloaded`: the state file and the
+ * HTTPS pair as read at start (once, by the main thread, so that a corrupt state file is set aside once).
+ */
+export async function serve(
+  config: Config,
+  log: Logger,
+  preloaded: Preloaded,
+  share: WorkerShare | null = null,
+): Promise<Running> {
+  const { saved } = preloaded;
+  const clock = new Clock(share?.clockOrigin).start();
+  const counters = share === null ? new Counters() : new Counters(share.counters, share.index);
+  const tracker = createTracker(config, clock, counters, share?.rateLimits);
+  const store = tracker.store;
   // Only the first worker reports what it loads and where it listens; they all do the same.
   const quiet = share !== null && share.index !== 0;
   const startLog = quiet ? log.child({}, { level: 'warn' }) : log;

@@ -39,6 +39,8 @@ interface FlagSpec {
   choices?: readonly string[];
   /** A default listener flag (replaced by named listeners). */
   listener?: boolean;
+  /** A network list that takes 'none': no network, rather than the list's default. */
+  noneAllowed?: boolean;
   help: string;
 }
 
@@ -199,6 +201,13 @@ const FLAGS: FlagSpec[] = [
     help: 'scrapes an address may make at once before --scrape-rate applies',
   },
   {
+    name: 'rate-limit-exempt',
+    kind: 'network',
+    key: 'rateLimitExempt',
+    noneAllowed: true,
+    help: "network (CIDR) never rate-limited nor answered from the repeat cache (repeatable; 'none': no network); default: loopback",
+  },
+  {
     name: 'max-header-size',
     kind: 'count',
     key: 'maxHeaderBytes',
@@ -281,7 +290,7 @@ const FLAGS: FlagSpec[] = [
     name: 'admin',
     short: 'A',
     kind: 'network',
-    help: 'network (CIDR) given every right: stats, trusted proxy, live-sync node (repeatable)',
+    help: 'network (CIDR) given every right: stats, trusted proxy, live-sync node, no rate limit (repeatable)',
   },
   { name: 'ip-from-query', kind: 'flag', key: 'ipFromQuery', help: "take an announce's ip= parameter as its address" },
   { name: 'redirect-url', short: 'r', kind: 'url', key: 'redirectUrl', help: "redirect 'GET /' here (302)" },
@@ -466,10 +475,17 @@ function setValue(config: Config, spec: FlagSpec, value: string): string | null 
       (config[key] as string) = value;
       return null;
     case 'network': {
+      if (value === 'none' && spec.noneAllowed) {
+        (config[key] as string[]).push(value);
+        return null;
+      }
       const checked = checkNetwork(value);
       if (typeof checked !== 'string') return checked.error;
       // -A (no field of its own) gives every right a network can have.
-      const lists = spec.key === undefined ? (['statsNetworks', 'proxyNetworks', 'livesyncNodes'] as const) : [key];
+      const lists =
+        spec.key === undefined
+          ? (['statsNetworks', 'proxyNetworks', 'livesyncNodes', 'rateLimitExempt'] as const)
+          : [key];
       for (const list of lists) (config[list] as string[]).push(checked);
       return null;
     }

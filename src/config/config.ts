@@ -43,6 +43,11 @@ export interface Config {
   announceBurst: number;
   scrapeRate: number;
   scrapeBurst: number;
+  /**
+   * Networks (CIDR) whose requests the rate limits never refuse and the repeat cache never answers; empty: loopback
+   * (127.0.0.0/8 and ::1); 'none' alone: no network.
+   */
+  rateLimitExempt: string[];
   /** Caps: torrents, peers per torrent, and the resident memory budget in MiB; 0: none. */
   maxTorrents: number;
   maxPeersPerTorrent: number;
@@ -112,7 +117,7 @@ export const DEFAULT_CONFIG: Readonly<Config> = {
   peerTtl: 3600,
   maxPeers: 200,
   defaultNumwant: 50,
-  maxScrapeHashes: 5,
+  maxScrapeHashes: 64,
   fullScrape: false,
   trackerId: 'swarmd',
   maxHeaderBytes: 8192,
@@ -128,6 +133,7 @@ export const DEFAULT_CONFIG: Readonly<Config> = {
   announceBurst: 200,
   scrapeRate: 20,
   scrapeBurst: 100,
+  rateLimitExempt: [],
   workers: 0,
   udpIo: 'auto',
   httpIo: 'auto',

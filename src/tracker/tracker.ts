@@ -10,6 +10,7 @@ import {
   EVENT_STOPPED,
 } from '../protocol/announce.ts';
 import type { AnnounceReply, PeerLists, ScrapeEntry } from '../protocol/http-replies.ts';
+import type { NetworkList } from '../protocol/networks.ts';
 import { C, Counters } from '../stats/counters.ts';
 import { randomBelow } from '../swarm/random.ts';
 import { FAMILY_V4, FAMILY_V6, type SwarmStore } from '../swarm/store.ts';
@@ -64,6 +65,13 @@ export class Tracker {
   replicas: DeltaReader[] = [];
   /** Per-address limits on announces and scrapes; null sets none. */
   limiter: RateLimiter | null = null;
+  /**
+   * Sources the limits never refuse and the repeat cache never answers (the operator's own hosts, loopback by
+   * default: local tools, monitoring, benchmarks); null: none.
+   */
+  exempt: NetworkList | null = null;
+  /** The request in progress comes from an `exempt` network (set by admit(), which every request passes first). */
+  private sourceExempt = false;
   /** False while the memory budget is nearly spent (see memory-guard.ts): no new torrents or peers. */
   admitting = true;
   /** Replies kept for peers that re-announce before `min interval` (reply-cache.ts); null keeps none. */
@@ -97,11 +105,14 @@ export class Tracker {
   }
 
   /**
-   * Whether a request of `kind` (KIND_ANNOUNCE, KIND_SCRAPE) from `addr` is within the rate limit; counts the ones
-   * that are not. Asked before any other work, so a refused request costs a table lookup.
+   * Whether a request of `kind` (KIND_ANNOUNCE, KIND_SCRAPE) from `addr`, its source, is within the rate limit; counts
+   * the ones that are not. Asked before any other work, so a refused request costs a table lookup.
    */
   admit(kind: number, family: number, addr: Uint8Array): boolean {
-    if (this.limiter === null || this.limiter.admit(kind, family, addr, this.clock.now)) return true;
+    this.sourceExempt = this.exempt?.contains(addr, 0, family === FAMILY_V4 ? 4 : 16) === true;
+    if (this.limiter === null || this.sourceExempt || this.limiter.admit(kind, family, addr, this.clock.now)) {
+      return true;
+    }
     this.counters.values[C.rateLimited]++;
     return false;
   }
@@ -114,7 +125,13 @@ export class Tracker {
    */
   cachedReply(req: AnnounceRequest, family: number, addr: Uint8Array, variant: number): Uint8Array | null {
     const cache = this.repeats;
-    if (cache === null || cache.size === 0 || (req.event !== EVENT_NONE && req.event !== EVENT_STARTED)) return null;
+    if (
+      cache === null ||
+      cache.size === 0 ||
+      this.sourceExempt ||
+      (req.event !== EVENT_NONE && req.event !== EVENT_STARTED)
+    )
+      return null;
     if (this.access !== null && !this.access.allows(req.infoHash, 0)) return null;
     this.setRepeatKey(cache, req, family, addr, variant);
     const entry = cache.find(this.clock.now, this.options.minInterval);
@@ -137,7 +154,7 @@ export class Tracker {
     to: number,
   ) {
     const cache = this.repeats;
-    if (cache === null || !this.repeated) return;
+    if (cache === null || !this.repeated || this.sourceExempt) return;
     this.setRepeatKey(cache, req, family, addr, variant);
     cache.keep(this.clock.now, this.options.minInterval, bytes, from, to);
   }

@@ -30,13 +30,10 @@ export async function startSwarmd(hosts: string[], extra: string[] = []): Promis
   return spawnSwarmd(args, hosts[0], port);
 }
 
-/** Turns the per-address rate limits off: a test's clients all come from one or two loopback addresses. */
-const NO_RATE_LIMITS = ['--announce-rate', '0', '--scrape-rate', '0'];
-
 /**
  * Starts `node src/main.ts ARGS` and resolves once it says it is ready; `host` and `port` are where the caller told
- * it to listen. The rate limits are off unless ARGS set one (test/integration/rate-limit.test.ts). `options.cwd`
- * defaults to the repository.
+ * it to listen. The tests' clients send from loopback, which swarmd's rate limits and repeat cache leave alone unless
+ * ARGS say `--rate-limit-exempt none`. `options.cwd` defaults to the repository.
  */
 export async function spawnSwarmd(
   args: string[],
@@ -44,8 +41,7 @@ export async function spawnSwarmd(
   port: number,
   options: { cwd?: string } = {},
 ): Promise<Swarmd> {
-  const limits = args.some((a) => /^--(announce|scrape)-(rate|burst)/.test(a)) ? [] : NO_RATE_LIMITS;
-  const proc = spawn(process.execPath, [path.join(REPO_ROOT, 'src/main.ts'), ...limits, ...args], {
+  const proc = spawn(process.execPath, [path.join(REPO_ROOT, 'src/main.ts'), ...args], {
     cwd: options.cwd ?? REPO_ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
   });

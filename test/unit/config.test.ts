@@ -70,6 +70,15 @@ test('-A blesses a network with every right', () => {
   assert.deepEqual(config.statsNetworks, ['10.0.0.0/8', '::1']);
   assert.deepEqual(config.proxyNetworks, ['10.0.0.0/8', '::1']);
   assert.deepEqual(config.livesyncNodes, ['10.0.0.0/8', '::1']);
+  assert.deepEqual(config.rateLimitExempt, ['10.0.0.0/8', '::1']);
+});
+
+test("--rate-limit-exempt: networks, or 'none'; no other list takes 'none'", () => {
+  assert.deepEqual(run([]).config.rateLimitExempt, []);
+  assert.deepEqual(run(['--rate-limit-exempt', '192.0.2.0/24']).config.rateLimitExempt, ['192.0.2.0/24']);
+  assert.deepEqual(run(['--rate-limit-exempt', 'none']).config.rateLimitExempt, ['none']);
+  assert.throws(() => parseArgs(['--rate-limit-exempt', 'nobody']), UsageError);
+  assert.throws(() => parseArgs(['--stats-allow', 'none']), UsageError);
 });
 
 test('bad short flags are usage errors naming the flag', () => {
