@@ -36,6 +36,20 @@ const BLOCK_SIZES: readonly number[] = (() => {
   return sizes;
 })();
 
+/**
+ * Strides for peer selection: the first 64 primes above 2^16. Any two multiply past 2^31, so at most one of them
+ * divides a peer count.
+ */
+const STRIDE_PRIMES: readonly number[] = (() => {
+  const primes: number[] = [];
+  for (let n = 65537; primes.length < 64; n += 2) {
+    let prime = true;
+    for (let d = 3; d * d <= n && prime; d += 2) prime = n % d !== 0;
+    if (prime) primes.push(n);
+  }
+  return primes;
+})();
+
 export class PeerPool {
   /** Compact endpoint size: 6 (IPv4 + port) or 18 (IPv6 + port). */
   readonly stride: number;
@@ -210,8 +224,7 @@ export class PeerPool {
   /**
    * Picks up to `want` distinct peers of `tid` at random, never `exclude` (the requester's slot, or -1), and only
    * downloaders when `downloadersOnly`. Writes their slots to `out` from `outOff`; returns how many.
-   * Strided sampling: the candidates are split into `want` equal runs and one peer is drawn from each, starting at a
-   * random rotation — O(want), no shuffle, no allocation.
+   * An arithmetic progression over the candidates (see below) — O(want), no shuffle, no allocation.
    */
   select(
     tid: number,
@@ -233,25 +246,20 @@ export class PeerPool {
       for (let p = 0; p < range; p++) if (p !== skip) out[outOff + n++] = start + p;
       return n;
     }
-    const rotation = randomBelow(available);
-    // Run k is [floor(k * available / want), floor((k + 1) * available / want)): `step` or `step + 1` positions long,
-    // the longer ones where the remainder carries over (integer stepping, no division per peer).
-    const step = Math.floor(available / want);
-    const remainder = available - step * want;
-    let lo = 0;
-    let carry = 0;
+    // An arithmetic progression modulo `available`, from a random candidate, with a stride coprime to `available`
+    // (a prime that does not divide it, reduced): `want` distinct candidates, each as likely as any other, for two
+    // random draws per selection rather than one per peer, and no branch per peer that a CPU could mispredict.
+    const pick = randomBelow(STRIDE_PRIMES.length);
+    let prime = STRIDE_PRIMES[pick];
+    if (available % prime === 0) prime = STRIDE_PRIMES[(pick + 1) % STRIDE_PRIMES.length];
+    const stride = prime % available;
+    // Past the requester's position, one further (never reached when the requester is not a candidate).
+    const skipAt = excluded ? skip : available;
+    let p = randomBelow(available);
     for (let k = 0; k < want; k++) {
-      let length = step;
-      carry += remainder;
-      if (carry >= want) {
-        carry -= want;
-        length++;
-      }
-      let p = lo + randomBelow(length) + rotation;
-      lo += length;
-      if (p >= available) p -= available;
-      if (excluded && p >= skip) p++;
-      out[outOff + k] = start + p;
+      out[outOff + k] = start + p + ((skipAt - 1 - p) >>> 31);
+      p += stride;
+      p -= available & ((available - 1 - p) >> 31);
     }
     return want;
   }

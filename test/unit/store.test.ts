@@ -206,3 +206,52 @@ test('a large swarm grows and shrinks its block and keeps every peer findable', 
   assert.equal(store.peers, 10);
   for (let i = 4990; i < 5000; i++) assert.ok(store.pools[0].find(tid, endpointOf(FAMILY_V4, i), 0) >= 0);
 });
+
+/** A store whose one torrent holds `peers` IPv4 leechers (10.x.y.z:6881), and that torrent. */
+function swarmOf(peers: number): { store: SwarmStore; tid: number } {
+  const store = new SwarmStore({ peerTtl: 3600 });
+  const hash = hashOf(7);
+  const ep = Buffer.alloc(6);
+  ep.writeUInt16BE(6881, 4);
+  for (let i = 0; i < peers; i++) {
+    ep.writeUInt32BE(0x0a000000 + i, 0);
+    store.announce(hash, FAMILY_V4, ep, false, false, false, 1);
+  }
+  return { store, tid: store.find(hash, 0) };
+}
+
+test('selection: every candidate as likely as any other, never the requester, and many different sets', () => {
+  const { store, tid } = swarmOf(101);
+  const pool = store.pools[FAMILY_V4];
+  const start = pool.blockStart[tid];
+  const requester = start + 40;
+  const out = new Int32Array(10);
+  const picked = new Map<number, number>();
+  const sets = new Set<string>();
+  const draws = 20_000;
+  for (let d = 0; d < draws; d++) {
+    assert.equal(pool.select(tid, false, requester, 10, out, 0), 10);
+    const chosen = [...out];
+    assert.equal(new Set(chosen).size, 10, 'distinct');
+    for (const slot of chosen) picked.set(slot, (picked.get(slot) ?? 0) + 1);
+    if (d < 500) sets.add(chosen.sort((a, b) => a - b).join());
+  }
+  assert.equal(picked.get(requester), undefined, 'never the requester');
+  assert.equal(picked.size, 100, 'every other peer');
+  // Each of the 100 candidates is expected 2,000 times (σ ≈ 42); a quarter off would be a bias, not chance.
+  for (const [slot, times] of picked) assert.ok(times > 1500 && times < 2500, `slot ${slot}: ${times} times`);
+  // About 4,000 sets are possible (100 first candidates, 40 strides); 500 draws of them repeat few.
+  assert.ok(sets.size > 400, `${sets.size} different sets in 500`);
+});
+
+test('selection stays distinct when a stride prime divides the number of candidates', () => {
+  // 65537 is the first stride prime: with the requester left out, 131,074 candidates are a multiple of it.
+  const { store, tid } = swarmOf(131_075);
+  const pool = store.pools[FAMILY_V4];
+  const out = new Int32Array(200);
+  // One draw in 64 picks 65537 and must take the next prime instead.
+  for (let d = 0; d < 1000; d++) {
+    pool.select(tid, false, pool.blockStart[tid], 200, out, 0);
+    assert.equal(new Set(out).size, 200);
+  }
+});
