@@ -37,18 +37,31 @@ const BLOCK_SIZES: readonly number[] = (() => {
 })();
 
 /**
- * Strides for peer selection: the first 64 primes above 2^16. Any two multiply past 2^31, so at most one of them
- * divides a peer count.
+ * Strides for peer selection: 64 primes drawn at random between 2^30 and 2^31 when the process starts. A count below
+ * 2^30 (every real one) is never a multiple of such a prime, so its remainder modulo the count is coprime to the
+ * count; and drawn at random, the remainders are spread over the counts' whole range (primes close together, or
+ * close to a power of two, would all leave small remainders modulo some counts, and cluster the peers picked).
  */
-const STRIDE_PRIMES: readonly number[] = (() => {
-  const primes: number[] = [];
-  for (let n = 65537; primes.length < 64; n += 2) {
-    let prime = true;
-    for (let d = 3; d * d <= n && prime; d += 2) prime = n % d !== 0;
-    if (prime) primes.push(n);
-  }
-  return primes;
-})();
+export const STRIDE_PRIMES: readonly number[] = Array.from({ length: 64 }, () => {
+  let n = (2 ** 30 + randomBelow(2 ** 30)) | 1;
+  while (!isPrime(n)) n += 2;
+  return n;
+});
+
+function isPrime(n: number): boolean {
+  for (let d = 3; d * d <= n; d += 2) if (n % d === 0) return false;
+  return true;
+}
+
+/**
+ * A stride coprime to `available` (at least 2), from STRIDE_PRIMES[`pick`]: its remainder, or, for the count that
+ * is that prime's multiple (2^30 peers or more), the next prime's.
+ */
+export function coprimeStride(available: number, pick: number): number {
+  const prime = STRIDE_PRIMES[pick];
+  const stride = prime % available;
+  return stride !== 0 ? stride : STRIDE_PRIMES[(pick + 1) % STRIDE_PRIMES.length] % available;
+}
 
 export class PeerPool {
   /** Compact endpoint size: 6 (IPv4 + port) or 18 (IPv6 + port). */
@@ -246,13 +259,10 @@ export class PeerPool {
       for (let p = 0; p < range; p++) if (p !== skip) out[outOff + n++] = start + p;
       return n;
     }
-    // An arithmetic progression modulo `available`, from a random candidate, with a stride coprime to `available`
-    // (a prime that does not divide it, reduced): `want` distinct candidates, each as likely as any other, for two
-    // random draws per selection rather than one per peer, and no branch per peer that a CPU could mispredict.
-    const pick = randomBelow(STRIDE_PRIMES.length);
-    let prime = STRIDE_PRIMES[pick];
-    if (available % prime === 0) prime = STRIDE_PRIMES[(pick + 1) % STRIDE_PRIMES.length];
-    const stride = prime % available;
+    // An arithmetic progression modulo `available`, from a random candidate, with a random stride coprime to
+    // `available`: `want` distinct candidates, each as likely as any other, for two random draws per selection
+    // rather than one per peer, and no branch per peer that a CPU could mispredict.
+    const stride = coprimeStride(available, randomBelow(STRIDE_PRIMES.length));
     // Past the requester's position, one further (never reached when the requester is not a candidate).
     const skipAt = excluded ? skip : available;
     let p = randomBelow(available);

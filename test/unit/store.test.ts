@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
+import { coprimeStride, STRIDE_PRIMES } from '../../src/swarm/peer-pool.ts';
 import { FAMILY_V4, FAMILY_V6, SwarmStore } from '../../src/swarm/store.ts';
 
 // A plain model of the store: torrent → endpoint → peer state.
@@ -244,14 +245,33 @@ test('selection: every candidate as likely as any other, never the requester, an
   assert.ok(sets.size > 400, `${sets.size} different sets in 500`);
 });
 
-test('selection stays distinct when a stride prime divides the number of candidates', () => {
-  // 65537 is the first stride prime: with the requester left out, 131,074 candidates are a multiple of it.
-  const { store, tid } = swarmOf(131_075);
-  const pool = store.pools[FAMILY_V4];
-  const out = new Int32Array(200);
-  // One draw in 64 picks 65537 and must take the next prime instead.
-  for (let d = 0; d < 1000; d++) {
-    pool.select(tid, false, pool.blockStart[tid], 200, out, 0);
-    assert.equal(new Set(out).size, 200);
+test('selection strides: coprime to every count, also the multiple of a stride prime', () => {
+  const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
+  for (let pick = 0; pick < STRIDE_PRIMES.length; pick++) {
+    for (const count of [2, 3, 64, 1000, 65_536, 131_074, 1 << 29, STRIDE_PRIMES[pick]]) {
+      const stride = coprimeStride(count, pick);
+      assert.ok(stride > 0 && stride < count && gcd(stride, count) === 1, `count ${count}, pick ${pick}: ${stride}`);
+    }
+  }
+});
+
+test('selection: the peers picked are spread over the swarm, whatever its size', () => {
+  // Counts where strides drawn from primes close together, or close to a power of two, would all be small.
+  for (const count of [1024, 65_536, 65_600]) {
+    const { store, tid } = swarmOf(count);
+    const pool = store.pools[FAMILY_V4];
+    const start = pool.blockStart[tid];
+    const out = new Int32Array(50);
+    const widestGaps: number[] = [];
+    for (let d = 0; d < 200; d++) {
+      pool.select(tid, false, -1, 50, out, 0);
+      const at = [...out].map((slot) => slot - start).sort((a, b) => a - b);
+      let widest = at[0] + count - at[49];
+      for (let i = 1; i < 50; i++) widest = Math.max(widest, at[i] - at[i - 1]);
+      widestGaps.push(widest);
+    }
+    // Evenly spread, the widest of 50 gaps is a small multiple of count / 50; clustered, most of the swarm.
+    const median = widestGaps.sort((a, b) => a - b)[100];
+    assert.ok(median < count / 5, `${count} peers: the widest gap between picks is ${median} in the median draw`);
   }
 });
