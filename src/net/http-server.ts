@@ -49,12 +49,14 @@ export class HttpServer {
   private readonly connections = new Set<Connection>();
   private readonly answer = createAnswer();
   private readonly reaper: NodeJS.Timeout;
+  private readonly tls: boolean;
 
   /** `tlsPair`: serve HTTPS with this certificate chain and key (see setTlsPair to change them). */
   constructor(handler: HttpHandler, log: Logger, options: HttpServerOptions, tlsPair: TlsPair | null = null) {
     this.handler = handler;
     this.log = log;
     this.options = options;
+    this.tls = tlsPair !== null;
     const accept = (socket: net.Socket) => this.accept(socket);
     this.server =
       tlsPair === null
@@ -210,12 +212,22 @@ export class HttpServer {
     if (socket.writableLength !== 0) this.handler.responseRetained();
   }
 
-  /** Sends a last response and closes the connection. */
+  /**
+   * Sends a last response and closes the connection. Over plain TCP, a response the kernel took whole is followed by
+   * a plain close, which still sends it and then the FIN, without the half-close round of end(). One it did not take
+   * waits for its drain; TLS always ends with end(), which sends the close_notify alert.
+   */
   private finish(c: Connection, bytes: Uint8Array): void {
     c.pending = null;
-    c.socket.end(bytes);
-    if (c.socket.writableLength !== 0) this.handler.responseRetained();
-    c.socket.destroySoon();
+    const socket = c.socket;
+    socket.write(bytes);
+    if (!this.tls && socket.writableLength === 0) {
+      socket.destroy();
+      return;
+    }
+    if (socket.writableLength !== 0) this.handler.responseRetained();
+    socket.end();
+    socket.destroySoon();
   }
 
   private reap(): void {

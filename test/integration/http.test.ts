@@ -2,6 +2,10 @@
 
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import { decode } from '../../src/protocol/bencode.ts';
@@ -10,6 +14,7 @@ import {
   compactPeers,
   get,
   type HttpResponse,
+  parseResponse,
   pct,
   rawHttp,
   type Swarmd,
@@ -214,6 +219,29 @@ for (const [host, io] of [
   });
 }
 
+/**
+ * Sends `request`, reads nothing for half a second, then reads until the server closes: the one response and the
+ * count of bytes after it.
+ */
+function slowRead(port: number, request: string): Promise<{ response: HttpResponse; trailing: number }> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host: '127.0.0.1', port }, () => {
+      socket.pause();
+      socket.write(request);
+      setTimeout(() => socket.resume(), 500);
+    });
+    const chunks: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.on('end', () => {
+      const data = Buffer.concat(chunks);
+      const parsed = parseResponse(data);
+      if (parsed === null) reject(new Error(`closed after ${data.length} bytes, before the whole response`));
+      else resolve({ response: parsed.response, trailing: data.length - parsed.end });
+    });
+    socket.on('error', reject);
+  });
+}
+
 // Large volumes on one connection: replies that do not fit the native path's reply slot or the socket's buffer.
 for (const io of ['native', 'net']) {
   test(`${io} I/O: 3,000 pipelined announces are answered in order, and a full scrape of 3,000 torrents arrives whole`, async () => {
@@ -241,6 +269,30 @@ for (const io of ['native', 'net']) {
       for (const hash of [one, ...hashes]) assert.ok(Number(files[hash.toString('latin1')]?.complete) >= 1);
     } finally {
       await s.stop();
+    }
+  });
+}
+
+// A last response (`Connection: close`) larger than the kernel takes in one write (up to tcp_wmem's 4 MiB here), to a
+// client that reads nothing at first: the connection closes only once all of it went out.
+for (const io of ['native', 'net']) {
+  test(`${io} I/O: a 7 MB full scrape to a 'Connection: close' request arrives whole before the close`, async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'swarmd-close-'));
+    const dump = join(dir, 'statedump');
+    const base = Math.floor(Date.now() / 60_000);
+    const lines = Array.from({ length: 100_000 }, () => `${randomBytes(20).toString('hex')}:${base}:1\n`);
+    await writeFile(dump, lines.join(''));
+    const s = await startSwarmd(['127.0.0.1'], ['--full-scrape', '--http-io', io, '-l', dump]);
+    try {
+      const keptOpen = await get(s, '/scrape');
+      assert.ok(keptOpen.body.length > 6_000_000, `a full scrape of ${keptOpen.body.length} bytes`);
+      const closing = await slowRead(s.port, 'GET /scrape HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n');
+      assert.equal(closing.response.headers.connection, 'close');
+      assert.ok(closing.response.body.equals(keptOpen.body));
+      assert.equal(closing.trailing, 0);
+    } finally {
+      await s.stop();
+      await rm(dir, { recursive: true });
     }
   });
 }
