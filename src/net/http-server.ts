@@ -39,6 +39,8 @@ interface Connection {
   lastActivity: number;
   /** A full scrape is being built: later pipelined requests wait. */
   busy: boolean;
+  /** Where it is in HttpServer.connections. */
+  index: number;
 }
 
 export class HttpServer {
@@ -46,7 +48,11 @@ export class HttpServer {
   private readonly handler: HttpHandler;
   private readonly log: Logger;
   private readonly options: HttpServerOptions;
-  private readonly connections = new Set<Connection>();
+  /**
+   * The open connections, in no order; one that closes is replaced by the last. Not a Set: with a connection per
+   * request, a Set's adds and deletes made every young-generation GC take 5-15 ms instead of about 1.
+   */
+  private readonly connections: Connection[] = [];
   private readonly answer = createAnswer();
   private readonly reaper: NodeJS.Timeout;
   private readonly tls: boolean;
@@ -100,7 +106,7 @@ export class HttpServer {
 
   /** Stops accepting and closes every connection. */
   close(): Promise<void> {
-    for (const c of this.connections) c.socket.destroy();
+    for (let i = this.connections.length - 1; i >= 0; i--) this.connections[i].socket.destroy();
     return new Promise((resolve) => this.server.close(() => resolve()));
   }
 
@@ -119,8 +125,9 @@ export class HttpServer {
       startedAt: now,
       lastActivity: now,
       busy: false,
+      index: this.connections.length,
     };
-    this.connections.add(c);
+    this.connections.push(c);
     this.handler.counters.values[C.tcpAccepts]++;
     socket.on('data', (chunk: Buffer) => this.onData(c, chunk));
     // A client that does not read its replies is not read either (see send()); its replies going out count as activity.
@@ -129,7 +136,14 @@ export class HttpServer {
       if (!c.busy) socket.resume();
     });
     socket.on('error', () => socket.destroy());
-    socket.on('close', () => this.connections.delete(c));
+    socket.on('close', () => this.forget(c));
+  }
+
+  private forget(c: Connection): void {
+    const last = this.connections.pop() as Connection;
+    if (last === c) return;
+    this.connections[c.index] = last;
+    last.index = c.index;
   }
 
   private onData(c: Connection, chunk: Buffer): void {
@@ -233,7 +247,9 @@ export class HttpServer {
   private reap(): void {
     const now = Date.now();
     const { headTimeoutMs, idleTimeoutMs } = this.options;
-    for (const c of this.connections) {
+    // Backwards: a socket's 'close' comes later, but even one that came at once would only move a visited connection.
+    for (let i = this.connections.length - 1; i >= 0; i--) {
+      const c = this.connections[i];
       if (c.busy) continue;
       if ((c.startedAt !== 0 && now - c.startedAt > headTimeoutMs) || now - c.lastActivity > idleTimeoutMs) {
         this.handler.counters.values[C.connectionsCut]++;

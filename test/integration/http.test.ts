@@ -297,6 +297,62 @@ for (const io of ['native', 'net']) {
   });
 }
 
+// The server's list of open connections, under churn: connections that close in a scattered order leave the others
+// watched, so the idle ones among them are cut at the idle timeout and the busy ones are kept.
+for (const io of ['native', 'net']) {
+  test(`${io} I/O: after others close out of order, idle connections are cut and busy ones kept`, async () => {
+    const s = await startSwarmd(['127.0.0.1'], ['--http-io', io, '--idle-timeout', '2']);
+    const sockets = await Promise.all(Array.from({ length: 12 }, () => openConnection(s.port)));
+    try {
+      // When the server closed each one (its end of the stream); 0 while open.
+      const closedAt = sockets.map(() => 0);
+      for (const [i, socket] of sockets.entries()) socket.once('end', () => (closedAt[i] = Date.now()));
+      const ask = (i: number) => exchange(sockets[i], 'GET /nothing HTTP/1.1\r\nHost: t\r\n\r\n');
+      for (let i = 0; i < 12; i++) assert.equal(await ask(i), 404);
+      for (const i of [1, 7, 3, 10, 5, 0]) sockets[i].destroy();
+      const busy = [2, 9];
+      const idle = [4, 6, 8, 11];
+      const start = Date.now();
+      while (Date.now() - start < 4500) {
+        for (const i of busy) assert.equal(await ask(i), 404, `busy connection ${i}`);
+        await sleep(400);
+      }
+      for (const i of idle) assert.ok(closedAt[i] !== 0 && closedAt[i] - start < 4000, `idle connection ${i} not cut`);
+      for (const i of busy) assert.equal(closedAt[i], 0, `busy connection ${i} cut`);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await s.stop();
+    }
+  });
+}
+
+function openConnection(port: number): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host: '127.0.0.1', port }, () => resolve(socket));
+    socket.once('error', reject);
+  });
+}
+
+/** Sends one request on an open connection and resolves with the status of the one response. */
+function exchange(socket: net.Socket, request: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let data = Buffer.alloc(0);
+    const onData = (chunk: Buffer) => {
+      data = Buffer.concat([data, chunk]);
+      const parsed = parseResponse(data);
+      if (parsed === null) return;
+      socket.off('data', onData);
+      socket.off('close', onClose);
+      resolve(parsed.response.status);
+    };
+    const onClose = () => reject(new Error('closed before the response'));
+    if (socket.closed) return onClose();
+    socket.on('data', onData);
+    socket.once('close', onClose);
+    socket.write(request);
+  });
+}
+
 // A --max-peers whose largest reply (the dictionary model) could overflow a native reply slot: replies are then built
 // in the handler's own buffer and copied, instead of in place.
 for (const io of ['native', 'net']) {
