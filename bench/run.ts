@@ -43,6 +43,8 @@ const INSTALL_HINT = 'apt-get install -y opentracker wrk gcc iproute2 curl';
 /** swarmd variants known by name; `--variant NAME=ARGS` adds more. Their args follow `--swarmd-args`. */
 const VARIANTS: Record<string, string> = { swarmd: '', 'swarmd-dgram': '--udp-io dgram' };
 const ANCHORS = ['opentracker', 'bittorrent-tracker'];
+/** Not a tracker: Node's sockets answering with no tracker work (bench/node-floor.ts), the fallback paths' ceiling. */
+const FLOOR = 'node-floor';
 const FAMILIES: Record<string, string> = { ipv4: '127.0.0.1', ipv6: '::1' };
 const PROTOS = ['udp', 'http', 'http-close'];
 
@@ -54,7 +56,8 @@ const HELP = `npm run bench -- [options]
                          or none (memory only) [all]
   --families LIST        ipv4,ipv6 [both]; opentracker is IPv4-only and is left out of ipv6
   --trackers LIST        from opentracker,bittorrent-tracker,${Object.keys(VARIANTS).join(',')} and --variant
-                         names [swarmd,opentracker,bittorrent-tracker]
+                         names [swarmd,opentracker,bittorrent-tracker]; also ${FLOOR}, Node's dgram and net
+                         answering with no tracker work (bench/node-floor.ts), the ceiling of swarmd's fallback
   --swarmd-args 'ARGS'   extra arguments for every swarmd variant (e.g. '--udp-io dgram')
   --variant NAME=ARGS    define a swarmd variant (repeatable) and add it to --trackers
   --swarmd-cpus LIST     let swarmd run on these CPUs (taskset -c LIST inside bench.sh's pinning to one), e.g. 0,1
@@ -126,14 +129,14 @@ for (const v of opt.variant) {
   VARIANTS[v.slice(0, eq)] = v.slice(eq + 1);
 }
 const trackers = [...new Set([...list(opt.trackers), ...opt.variant.map((v) => v.slice(0, v.indexOf('=')))])];
-for (const t of trackers) if (!ANCHORS.includes(t) && !(t in VARIANTS)) fail(`unknown tracker ${t}`);
+for (const t of trackers) if (!ANCHORS.includes(t) && !(t in VARIANTS) && t !== FLOOR) fail(`unknown tracker ${t}`);
 const protos = list(opt.protos).filter((p) => p !== 'none');
 for (const p of protos) if (!PROTOS.includes(p)) fail(`unknown proto ${p} (${PROTOS.join(', ')})`);
 const families = list(opt.families);
 for (const f of families) if (!(f in FAMILIES)) fail(`unknown family ${f} (ipv4, ipv6)`);
 const memTrackers = opt['no-mem']
   ? []
-  : list(opt['mem-trackers'] ?? trackers.filter((t) => t !== 'bittorrent-tracker').join(','));
+  : list(opt['mem-trackers'] ?? trackers.filter((t) => t !== 'bittorrent-tracker' && t !== FLOOR).join(','));
 for (const t of memTrackers) if (!ANCHORS.includes(t) && !(t in VARIANTS)) fail(`unknown mem tracker ${t}`);
 int('rounds', opt.rounds, 1);
 int('duration', opt.duration, 1);
@@ -317,10 +320,14 @@ async function main(): Promise<void> {
   appendFileSync(results, `${JSON.stringify(head)}\n`);
   console.error(`bench: results: ${results}`);
 
-  const variantOpts = [...new Set([...trackers, ...memTrackers])]
+  const trackerOpts = [...new Set([...trackers, ...memTrackers])]
     .filter((t) => t in VARIANTS)
     .flatMap((t) => ['--tracker', `${t}=${swarmdCommand(t)}`]);
-  const common = ['--port', opt.port, ...(opt['fill-max'] ? ['--prefill-max', opt['fill-max']] : []), ...variantOpts];
+  if (trackers.includes(FLOOR)) {
+    const floor = `${q(process.execPath)} ${q(join(REPO, 'bench/node-floor.ts'))} --host {HOST} --http-port {PORT} --udp-port {PORT}`;
+    trackerOpts.push('--tracker', `${FLOOR}=${floor}`);
+  }
+  const common = ['--port', opt.port, ...(opt['fill-max'] ? ['--prefill-max', opt['fill-max']] : []), ...trackerOpts];
   const load = [
     ...common,
     ...['--rounds', opt.rounds, '--duration', opt.duration, '--warmup', opt.warmup],
