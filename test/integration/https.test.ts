@@ -292,6 +292,8 @@ describe('certificate renewal without a restart', () => {
       await rename(path.join(dir, 'live.new'), live);
       t.swarmd.proc.kill('SIGHUP');
       await waitForFingerprint('::1', t.httpsPort, await fingerprintOf(b));
+      // The new pair is served before its log line is written.
+      await waitForLog(t.swarmd, 'TLS certificate reloaded');
       assert.match(t.swarmd.output(), /"why":"SIGHUP".*"msg":"TLS certificate reloaded"/);
     } finally {
       await t.swarmd.stop();
