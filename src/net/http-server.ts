@@ -55,14 +55,12 @@ export class HttpServer {
   private readonly connections: Connection[] = [];
   private readonly answer = createAnswer();
   private readonly reaper: NodeJS.Timeout;
-  private readonly tls: boolean;
 
   /** `tlsPair`: serve HTTPS with this certificate chain and key (see setTlsPair to change them). */
   constructor(handler: HttpHandler, log: Logger, options: HttpServerOptions, tlsPair: TlsPair | null = null) {
     this.handler = handler;
     this.log = log;
     this.options = options;
-    this.tls = tlsPair !== null;
     const accept = (socket: net.Socket) => this.accept(socket);
     this.server =
       tlsPair === null
@@ -235,11 +233,11 @@ export class HttpServer {
     c.pending = null;
     const socket = c.socket;
     socket.write(bytes);
-    if (!this.tls && socket.writableLength === 0) {
+    if (socket.writableLength !== 0) this.handler.responseRetained();
+    else if (!(socket instanceof tls.TLSSocket)) {
       socket.destroy();
       return;
     }
-    if (socket.writableLength !== 0) this.handler.responseRetained();
     socket.end();
     socket.destroySoon();
   }

@@ -105,6 +105,14 @@ export function parseResponse(data: Buffer, offset = 0): { response: HttpRespons
   };
 }
 
+/** A TCP connection to `host`:`port`, once it is established. */
+export function openConnection(host: string, port: number): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host, port }, () => resolve(socket));
+    socket.once('error', reject);
+  });
+}
+
 /** Sends raw bytes on one connection and collects `count` responses (or whatever came before the server closed). */
 export function rawHttp(host: string, port: number, request: string | Buffer, count = 1): Promise<HttpResponse[]> {
   return new Promise((resolve, reject) => {

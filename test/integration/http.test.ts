@@ -14,6 +14,7 @@ import {
   compactPeers,
   get,
   type HttpResponse,
+  openConnection,
   parseResponse,
   pct,
   rawHttp,
@@ -302,7 +303,7 @@ for (const io of ['native', 'net']) {
 for (const io of ['native', 'net']) {
   test(`${io} I/O: after others close out of order, idle connections are cut and busy ones kept`, async () => {
     const s = await startSwarmd(['127.0.0.1'], ['--http-io', io, '--idle-timeout', '2']);
-    const sockets = await Promise.all(Array.from({ length: 12 }, () => openConnection(s.port)));
+    const sockets = await Promise.all(Array.from({ length: 12 }, () => openConnection('127.0.0.1', s.port)));
     try {
       // When the server closed each one (its end of the stream); 0 while open.
       const closedAt = sockets.map(() => 0);
@@ -323,13 +324,6 @@ for (const io of ['native', 'net']) {
       for (const socket of sockets) socket.destroy();
       await s.stop();
     }
-  });
-}
-
-function openConnection(port: number): Promise<net.Socket> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect({ host: '127.0.0.1', port }, () => resolve(socket));
-    socket.once('error', reject);
   });
 }
 

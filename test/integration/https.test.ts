@@ -5,13 +5,22 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdir, rename, symlink, writeFile } from 'node:fs/promises';
-import net from 'node:net';
+import type net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { decode } from '../../src/protocol/bencode.ts';
 import { freePort } from '../helpers/ports.ts';
-import { announceTarget, get, pct, REPO_ROOT, rawHttp, type Swarmd, spawnSwarmd } from '../helpers/swarmd.ts';
+import {
+  announceTarget,
+  get,
+  openConnection,
+  pct,
+  REPO_ROOT,
+  rawHttp,
+  type Swarmd,
+  spawnSwarmd,
+} from '../helpers/swarmd.ts';
 import { type Ca, HttpsConnection, type Issued, issue, makeCa, removeCa } from '../helpers/tls.ts';
 
 const HASH = Buffer.alloc(20, 0xab);
@@ -346,13 +355,6 @@ function closedWithin(socket: net.Socket, limitMs: number): Promise<number> {
   });
 }
 
-function connect(host: string, port: number): Promise<net.Socket> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect({ host, port }, () => resolve(socket));
-    socket.once('error', reject);
-  });
-}
-
 describe('bounds: stalled handshakes, silent connections and huge heads are cut off while others are served', () => {
   let t: Tracker;
   before(async () => {
@@ -364,10 +366,10 @@ describe('bounds: stalled handshakes, silent connections and huge heads are cut 
     const stalled: net.Socket[] = [];
     for (let i = 0; i < 20; i++) {
       // Nothing at all on the HTTPS port, half a ClientHello record, nothing on the plain port.
-      const tlsSilent = await connect('127.0.0.1', t.httpsPort);
-      const tlsPartial = await connect('::1', t.httpsPort);
+      const tlsSilent = await openConnection('127.0.0.1', t.httpsPort);
+      const tlsPartial = await openConnection('::1', t.httpsPort);
       tlsPartial.write(Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01]));
-      const plainSilent = await connect(i % 2 ? '::1' : '127.0.0.1', t.swarmd.port);
+      const plainSilent = await openConnection(i % 2 ? '::1' : '127.0.0.1', t.swarmd.port);
       stalled.push(tlsSilent, tlsPartial, plainSilent);
     }
     // A client that finishes its handshake and then sends nothing.
