@@ -27,10 +27,10 @@ const host = opt.host;
 const CONNECT = 0;
 const ANNOUNCE = 1;
 const SCRAPE = 2;
-/** Per request: 16 bytes to connect, 98 to announce, 16 plus 20 per hash to scrape. */
 const udp = dgram.createSocket({ type: host.includes(':') ? 'udp6' : 'udp4', ipv6Only: host.includes(':') });
 const out = Buffer.alloc(8 + 12 * 74);
 udp.on('message', (msg, from) => {
+  // A request is 16 bytes to connect, 98 to announce, 16 plus 20 per hash to scrape.
   if (msg.length < 16) return;
   const action = msg.readUInt32BE(8);
   out.writeUInt32BE(action, 0);

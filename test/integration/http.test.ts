@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import net from 'node:net';
+import type net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -224,13 +224,12 @@ for (const [host, io] of [
  * Sends `request`, reads nothing for half a second, then reads until the server closes: the one response and the
  * count of bytes after it.
  */
-function slowRead(port: number, request: string): Promise<{ response: HttpResponse; trailing: number }> {
+async function slowRead(port: number, request: string): Promise<{ response: HttpResponse; trailing: number }> {
+  const socket = await openConnection('127.0.0.1', port);
+  socket.pause();
+  socket.write(request);
+  setTimeout(() => socket.resume(), 500);
   return new Promise((resolve, reject) => {
-    const socket = net.connect({ host: '127.0.0.1', port }, () => {
-      socket.pause();
-      socket.write(request);
-      setTimeout(() => socket.resume(), 500);
-    });
     const chunks: Buffer[] = [];
     socket.on('data', (chunk: Buffer) => chunks.push(chunk));
     socket.on('end', () => {
