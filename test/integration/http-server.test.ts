@@ -35,8 +35,8 @@ test('a closed connection keeps no listener made for it, however it ended', asyn
       `GET /scrape?info_hash=${'%11'.repeat(20)} HTTP/1.1\r\nHost: t\r\n${close ? 'Connection: close\r\n' : ''}\r\n`;
     const endings: ((client: net.Socket) => void)[] = [
       (client) => client.write(request(true)),
-      (client) => client.write(request(false), () => client.once('data', () => client.end())),
-      (client) => client.write(request(false), () => client.once('data', () => client.resetAndDestroy())),
+      (client) => client.once('data', () => client.end()).write(request(false)),
+      (client) => client.once('data', () => client.resetAndDestroy()).write(request(false)),
     ];
     const closed: net.Socket[] = [];
     for (const end of endings) {
