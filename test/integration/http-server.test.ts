@@ -13,9 +13,9 @@ const EVENTS = ['data', 'drain', 'error', 'close', 'end', 'finish', 'prefinish',
 
 // A listener that encloses its connection keeps that connection's objects alive for as long as the socket is kept;
 // under a connection per request V8 can come to keep closed sockets until its next full collection
-// (docs/benchmarks.md, "Closed connections' listeners"). So a closed socket must hold only listeners that every
-// socket shares. Three ways to end: the server closes after `Connection: close`, the client ends a keep-alive
-// connection, the client resets one.
+// (docs/benchmarks.md, "Closed connections' listeners"). So a closed socket must hold only shared listeners, none
+// made for its connection. Three ways to end: the server closes after `Connection: close`, the client ends a
+// keep-alive connection, the client resets one.
 test('a closed connection keeps no listener made for it, however it ended', async () => {
   const fixture = createFixture();
   const server = new HttpServer(fixture.http, pino({ level: 'silent' }), {
