@@ -1,13 +1,13 @@
 // The node:net HTTP server (`--http-io net`, and every HTTPS port) in-process, where its sockets can be looked at.
 
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
-import net from 'node:net';
+import type net from 'node:net';
 import { test } from 'node:test';
 import pino from 'pino';
 import { HttpServer } from '../../src/net/http-server.ts';
 import { createFixture } from '../fuzz/tracker.ts';
 import { freePort } from '../helpers/ports.ts';
+import { openConnection } from '../helpers/swarmd.ts';
 
 const EVENTS = ['data', 'drain', 'error', 'close', 'end', 'finish', 'prefinish', 'readable'] as const;
 
@@ -40,9 +40,8 @@ test('a closed connection keeps no listener made for it, however it ended', asyn
     ];
     const closed: net.Socket[] = [];
     for (const end of endings) {
-      const client = net.connect(port, '127.0.0.1');
+      const client = await openConnection('127.0.0.1', port);
       client.on('error', () => {});
-      await once(client, 'connect');
       while (accepted.length === closed.length) await new Promise((resolve) => setImmediate(resolve));
       const socket = accepted[closed.length];
       assert.ok(socket.listenerCount('data') > 0, 'the server reads the connection');
