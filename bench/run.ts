@@ -30,14 +30,8 @@ import {
 import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { REPO, sharedBench } from './shared-bench.ts';
 
-const REPO = resolve(import.meta.dirname, '..');
-
-/** The shared bench beside the repository (../shared/bench), else where this machine keeps it. */
-function defaultShared(): string {
-  const beside = resolve(REPO, '../shared/bench');
-  return existsSync(join(beside, 'bench.sh')) ? beside : '/work/shared/bench';
-}
 const INSTALL_HINT = 'apt-get install -y opentracker wrk gcc iproute2 curl';
 
 /** swarmd variants known by name; `--variant NAME=ARGS` adds more. Their args follow `--swarmd-args`. */
@@ -98,7 +92,7 @@ const { values: opt } = parseArgs({
     'bench-args': { type: 'string', default: '' },
     results: { type: 'string' },
     work: { type: 'string', default: process.env.SWARMD_BENCH_WORK || join(tmpdir(), 'swarmd-bench') },
-    shared: { type: 'string', default: process.env.SWARMD_BENCH_SHARED || defaultShared() },
+    shared: { type: 'string', default: sharedBench() },
     summary: { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
