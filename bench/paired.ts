@@ -17,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
+import { median } from './median.ts';
 import { REPO, sharedBench } from './shared-bench.ts';
 
 const { values: opt } = parseArgs({
@@ -184,9 +185,8 @@ for (let k = 1; k <= pairs; k++) {
   const cells = [rate[swarmdTarget], rate[otTarget]].map((v) => Math.round(v).toLocaleString('en').padStart(16));
   console.log(`${String(k).padStart(4)}${cells.join('')}  ${ratio.toFixed(2).padStart(5)}`);
 }
-ratios.sort((a, b) => a - b);
-const mid = ratios.length >> 1;
-const median = ratios.length % 2 === 1 ? ratios[mid] : (ratios[mid - 1] + ratios[mid]) / 2;
-console.log(`median ratio ${median.toFixed(2)} (${ratios[0].toFixed(2)} .. ${ratios[ratios.length - 1].toFixed(2)})`);
+console.log(
+  `median ratio ${median(ratios).toFixed(2)} (${Math.min(...ratios).toFixed(2)} .. ${Math.max(...ratios).toFixed(2)})`,
+);
 // The running trackers would keep the process alive; exit stops them.
 process.exit(0);

@@ -30,6 +30,7 @@ import {
 import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { median } from './median.ts';
 import { REPO, sharedBench } from './shared-bench.ts';
 
 const INSTALL_HINT = 'apt-get install -y opentracker wrk gcc iproute2 curl';
@@ -381,12 +382,6 @@ function readResults(file: string): Row[] {
     .split('\n')
     .filter((l) => l.startsWith('{'))
     .map((l) => JSON.parse(l) as Row);
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
 function table(rows: Row[]): string {
