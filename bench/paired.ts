@@ -1,18 +1,24 @@
-// bench/paired.ts - `npm run bench:paired`: swarmd's UDP rate over opentracker's, measured in adjacent windows.
+// bench/paired.ts - `npm run bench:paired`: swarmd over opentracker (or over another swarmd), measured in adjacent
+// windows.
 //
 // `npm run bench` starts every tracker afresh for each run, so within a round one tracker's run and the other's are
 // tens of seconds to minutes apart; on a shared machine the rate of both moves by a third over such spans, and a
-// per-round ratio carries that drift. Here both trackers start once, pinned to CPU 0, are filled once, and the shared UDP generator
-// (udp_load, on CPU 1) alternates between them in short windows, the order swapping every pair: each ratio compares
-// two windows seconds apart. UDP only; swarmd may listen on IPv6 (--family ipv6), opentracker's Debian build stays on
-// IPv4, so that ratio is IPv6 against IPv4 at the next moment.
+// per-round ratio carries that drift. Here both trackers start once, pinned to CPU 0, are filled once, and the shared
+// bench's generator (udp_load, or wrk with http_load.lua; on CPU 1) alternates between them in short windows, the
+// order swapping every pair: each ratio compares two windows seconds apart. Each window is measured as bench.sh
+// measures a run: a warm-up, then the generator's responses/s and the tracker's CPU time (/proc) over the window.
+// swarmd may listen on IPv6 (--family ipv6); opentracker's Debian build stays on IPv4, so that ratio is IPv6 against
+// IPv4 at the next moment. With `--against swarmd` the other tracker is a second swarmd on the same family
+// (`--against-args`), to compare two configurations, such as two workers against one.
 //
-//   npm run bench:paired                                   8 pairs of 6 s windows over IPv4
+//   npm run bench:paired                                   8 pairs of 6 s windows, UDP over IPv4
 //   npm run bench:paired -- --family ipv6 --pairs 12
-//   npm run bench:paired -- --swarmd-args '--udp-io dgram'
+//   npm run bench:paired -- --proto http --family ipv6     keep-alive: read the ratio per tracker CPU-second
+//   npm run bench:paired -- '--swarmd-args=--udp-io dgram'
+//   npm run bench:paired -- '--swarmd-args=--workers 2' --against swarmd '--against-args=--workers 1'
 
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -25,9 +31,12 @@ const { values: opt } = parseArgs({
     pairs: { type: 'string', default: '8' },
     duration: { type: 'string', default: '6' },
     warmup: { type: 'string', default: '1' },
+    proto: { type: 'string', default: 'udp' },
     family: { type: 'string', default: 'ipv4' },
     port: { type: 'string', default: '27041' },
     'swarmd-args': { type: 'string', default: '' },
+    against: { type: 'string', default: 'opentracker' },
+    'against-args': { type: 'string', default: '' },
     shared: { type: 'string', default: sharedBench() },
     help: { type: 'boolean', short: 'h', default: false },
   },
@@ -36,11 +45,14 @@ const { values: opt } = parseArgs({
 const HELP = `npm run bench:paired -- [options]
   --pairs N             windows per tracker; the order swaps every pair [8]
   --duration S          measured seconds per window [6]
-  --warmup S            seconds of load before each window's count starts [1]
+  --warmup S            seconds of load before each window [1]
+  --proto udp|http      udp_load, or wrk with http_load.lua (keep-alive) [udp]
   --family ipv4|ipv6    swarmd's address, 127.0.0.1 or ::1; opentracker stays on 127.0.0.1 [ipv4]
-  --port N              swarmd's port; opentracker takes the next [27041]
-  --swarmd-args 'ARGS'  extra swarmd arguments, split on spaces
-  --shared DIR          the shared bench, for udp_load.c [$SWARMD_BENCH_SHARED, ../shared/bench, /work/shared/bench]`;
+  --port N              swarmd's port; the other tracker takes the next [27041]
+  '--swarmd-args=ARGS'  extra swarmd arguments, split on spaces (with '=': they start with --)
+  --against NAME        the other tracker: opentracker, or swarmd on the same family [opentracker]
+  '--against-args=ARGS' extra arguments of the other swarmd, split on spaces
+  --shared DIR          the shared bench: udp_load.c, http_load.lua [$SWARMD_BENCH_SHARED, ../shared/bench, /work/shared/bench]`;
 
 function fail(msg: string): never {
   process.stderr.write(`bench:paired: ${msg}\n`);
@@ -60,13 +72,26 @@ const pairs = count('pairs', opt.pairs, 1);
 const duration = count('duration', opt.duration, 1);
 const warmup = count('warmup', opt.warmup, 0);
 const port = count('port', opt.port, 1);
+if (opt.proto !== 'udp' && opt.proto !== 'http') fail(`--proto wants udp or http, got ${opt.proto}`);
 if (opt.family !== 'ipv4' && opt.family !== 'ipv6') fail(`--family wants ipv4 or ipv6, got ${opt.family}`);
-for (const cmd of ['opentracker', 'gcc', 'taskset', 'ss']) {
+if (opt.against !== 'opentracker' && opt.against !== 'swarmd') {
+  fail(`--against wants opentracker or swarmd, got ${opt.against}`);
+}
+const http = opt.proto === 'http';
+const againstSwarmd = opt.against === 'swarmd';
+if (!againstSwarmd && opt['against-args'] !== '') fail('--against-args is for --against swarmd');
+const tools = ['gcc', 'taskset', 'ss', 'getconf', ...(http ? ['wrk'] : []), ...(againstSwarmd ? [] : ['opentracker'])];
+for (const cmd of tools) {
   if (spawnSync('bash', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status !== 0) fail(`${cmd} is missing`);
 }
+/** Clock ticks per second, the unit of the CPU times in /proc/PID/stat. */
+const TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout);
 
 const source = join(opt.shared, 'udp_load.c');
-if (!existsSync(source)) fail(`no udp_load.c in ${opt.shared} (set --shared or SWARMD_BENCH_SHARED)`);
+const script = join(opt.shared, 'http_load.lua');
+for (const file of [source, ...(http ? [script] : [])]) {
+  if (!existsSync(file)) fail(`no ${file} (set --shared or SWARMD_BENCH_SHARED)`);
+}
 
 const scratch = mkdtempSync(join(tmpdir(), 'swarmd-paired-'));
 const children = new Set<ChildProcess>();
@@ -83,14 +108,15 @@ process.on('SIGTERM', () => process.exit(143));
 
 const loadTool = join(scratch, 'udp_load');
 if (spawnSync('gcc', ['-O2', '-o', loadTool, source, '-lm'], { stdio: 'inherit' }).status !== 0) fail('gcc failed');
+const hashes = join(scratch, 'whitelist.txt');
+const swarmdHost = opt.family === 'ipv6' ? '::1' : '127.0.0.1';
 const swarmdTarget = opt.family === 'ipv6' ? `[::1]:${port}` : `127.0.0.1:${port}`;
-const otTarget = `127.0.0.1:${port + 1}`;
+const otherTarget = againstSwarmd ? swarmdTarget.replace(/\d+$/, String(port + 1)) : `127.0.0.1:${port + 1}`;
+const otherName = againstSwarmd ? 'the other swarmd' : 'opentracker';
 
-/** udp_load on CPU 1 with the shared bench's workload defaults; resolves to its output. */
-function udpLoad(target: string, args: string[]): Promise<string> {
-  const child = spawn('taskset', ['-c', '1', loadTool, '-t', target, '-q', ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+/** Runs a generator on CPU 1; resolves to the JSON line it prints. */
+function generate(command: string[], what: string): Promise<Record<string, number>> {
+  const child = spawn('taskset', ['-c', '1', ...command], { stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);
   let out = '';
   let err = '';
@@ -99,62 +125,114 @@ function udpLoad(target: string, args: string[]): Promise<string> {
   return new Promise((done) =>
     child.on('close', (code) => {
       children.delete(child);
-      if (code !== 0) fail(`udp_load against ${target} failed: ${err.trim()}`);
-      done(out);
+      const line = out.split('\n').find((l) => l.startsWith('{"tool"'));
+      if (code !== 0 || line === undefined) fail(`${what} failed: ${err.trim() || out.trim()}`);
+      done(JSON.parse(line));
     }),
   );
 }
 
-function listening(p: number): boolean {
-  return spawnSync('ss', ['-Huln', `sport = :${p}`], { encoding: 'utf8' }).stdout.trim() !== '';
+/**
+ * The shared bench's workload against `target` for `seconds`, as bench.sh drives it: `fill` announces every peer
+ * once, `mix` is the measured mix over a filled swarm. Every reply is checked; one failed, invalid or lost fails the run.
+ */
+async function load(target: string, mode: 'fill' | 'mix', seconds: number): Promise<{ rps: number; ok: number }> {
+  const what = `${opt.proto} ${mode} against ${target}`;
+  const r = http
+    ? await generate(
+        [
+          'wrk',
+          '-t1',
+          '-c128',
+          `-d${seconds}s`,
+          '--timeout',
+          '2s',
+          '-s',
+          script,
+          `http://${target}`,
+          '--',
+          `hashes=${hashes}`,
+          'connections=128',
+          mode === 'fill' ? 'mode=fill' : 'prefilled=1',
+        ],
+        what,
+      )
+    : await generate(
+        [
+          loadTool,
+          '-t',
+          target,
+          '-q',
+          ...(mode === 'fill' ? ['--fill'] : ['--prefilled', '-w', '0']),
+          '-d',
+          String(seconds),
+        ],
+        what,
+      );
+  // A fill stops once every peer is in; its rate means nothing.
+  if (mode === 'mix' && r.err_rate > 0) fail(`${what}: replies failed, invalid or timed out: ${JSON.stringify(r)}`);
+  return { rps: r.rps, ok: r.ok };
 }
 
-/** Starts a tracker on CPU 0; its exit before the end is an error. */
-function start(name: string, command: string[], p: number): void {
-  if (listening(p)) fail(`UDP port ${p} is busy`);
+function listening(p: number): boolean {
+  return spawnSync('ss', [http ? '-Htln' : '-Huln', `sport = :${p}`], { encoding: 'utf8' }).stdout.trim() !== '';
+}
+
+/** Starts a tracker on CPU 0 (taskset execs it: the child's PID is the tracker's); its exit before the end fails. */
+function start(name: string, command: string[], p: number): number {
+  if (listening(p)) fail(`port ${p} is busy`);
   const child = spawn('taskset', ['-c', '0', ...command], { cwd: scratch, stdio: ['ignore', 'ignore', 'inherit'] });
   child.on('exit', (code) => {
     if (!stopping) fail(`${name} exited (${code})`);
   });
   children.add(child);
+  if (child.pid === undefined) fail(`${name} did not start`);
+  return child.pid;
 }
 
-// opentracker admits only the run's hashes (as in bench.sh), from a whitelist in its chroot, read as nobody.
-await udpLoad('127.0.0.1:1', ['--dump-hashes', join(scratch, 'whitelist.txt')]);
-chmodSync(scratch, 0o755);
-chmodSync(join(scratch, 'whitelist.txt'), 0o644);
-start(
-  'swarmd',
-  [
-    process.execPath,
-    join(REPO, 'src/main.ts'),
-    '--host',
-    opt.family === 'ipv6' ? '::1' : '127.0.0.1',
-    '--udp-port',
-    String(port),
-    '--http-port',
-    String(port),
-    ...opt['swarmd-args'].split(' ').filter((a) => a !== ''),
-  ],
-  port,
-);
-const asRoot = process.getuid?.() === 0;
-start(
-  'opentracker',
-  [
+function swarmd(p: number, args: string): string[] {
+  const listen = ['--host', swarmdHost, '--udp-port', String(p), '--http-port', String(p)];
+  return [process.execPath, join(REPO, 'src/main.ts'), ...listen, ...args.split(' ').filter((a) => a !== '')];
+}
+
+/** opentracker on `p`, admitting only the run's hashes (as in bench.sh), from a whitelist in its chroot. */
+function opentracker(p: number): string[] {
+  const user = process.getuid?.() === 0 ? ['-u', 'nobody'] : [];
+  return [
     'opentracker',
     '-i',
     '127.0.0.1',
     '-p',
-    String(port + 1),
+    String(p),
     '-P',
-    String(port + 1),
+    String(p),
     '-d',
     scratch,
-    ...(asRoot ? ['-u', 'nobody'] : []),
+    ...user,
     '-w',
     'whitelist.txt',
-  ],
+  ];
+}
+
+/** CPU seconds the process has used, all its threads. */
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name (which may hold spaces) in parentheses: state is field 3, utime 14, stime 15.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / TICKS;
+}
+
+// The run's info hashes: opentracker's whitelist (read as nobody, in its chroot) and http_load's torrents.
+if (spawnSync(loadTool, ['-t', '127.0.0.1:1', '-q', '--dump-hashes', hashes], { stdio: 'inherit' }).status !== 0) {
+  fail('udp_load --dump-hashes failed');
+}
+chmodSync(scratch, 0o755);
+chmodSync(hashes, 0o644);
+const pids: Record<string, number> = {};
+pids[swarmdTarget] = start('swarmd', swarmd(port, opt['swarmd-args']), port);
+pids[otherTarget] = start(
+  otherName,
+  againstSwarmd ? swarmd(port + 1, opt['against-args']) : opentracker(port + 1),
   port + 1,
 );
 const deadline = Date.now() + 10_000;
@@ -164,29 +242,39 @@ while (!(listening(port) && listening(port + 1))) {
 }
 // Let opentracker's whitelist thread read the file (bench.sh waits as long).
 await sleep(500);
-for (const target of [swarmdTarget, otTarget]) await udpLoad(target, ['--fill', '-d', '300']);
+for (const target of [swarmdTarget, otherTarget]) await load(target, 'fill', 300);
 
-const window = ['--prefilled', '-d', String(duration), '-w', String(warmup)];
-const ratios: number[] = [];
-console.log(`swarmd on ${swarmdTarget}, opentracker on ${otTarget}; ${duration} s windows`);
-console.log('pair  swarmd ok/s  opentracker ok/s  ratio');
+const rateRatios: number[] = [];
+const cpuRatios: number[] = [];
+console.log(`${opt.proto}: swarmd on ${swarmdTarget}, ${otherName} on ${otherTarget}; ${duration} s windows`);
+console.log('       responses/s            per tracker CPU-second');
+console.log('pair       swarmd      other  ratio      swarmd      other  ratio');
 for (let k = 1; k <= pairs; k++) {
   const rate: Record<string, number> = {};
+  const perCpu: Record<string, number> = {};
   // Swapped every pair, so neither tracker always has the window right after the other's.
-  const order = k % 2 === 1 ? [swarmdTarget, otTarget] : [otTarget, swarmdTarget];
+  const order = k % 2 === 1 ? [swarmdTarget, otherTarget] : [otherTarget, swarmdTarget];
   for (const target of order) {
-    const r: { rps: number; err_rate: number } = JSON.parse(await udpLoad(target, window));
-    // The shared bench's own test of a run: every reply valid, none lost.
-    if (r.err_rate > 0) fail(`${target}: error rate ${r.err_rate} (replies failed, invalid or timed out)`);
+    if (warmup > 0) await load(target, 'mix', warmup);
+    const cpuBefore = cpuSeconds(pids[target]);
+    const r = await load(target, 'mix', duration);
     rate[target] = r.rps;
+    perCpu[target] = r.ok / (cpuSeconds(pids[target]) - cpuBefore);
   }
-  const ratio = rate[swarmdTarget] / rate[otTarget];
-  ratios.push(ratio);
-  const cells = [rate[swarmdTarget], rate[otTarget]].map((v) => Math.round(v).toLocaleString('en').padStart(16));
-  console.log(`${String(k).padStart(4)}${cells.join('')}  ${ratio.toFixed(2).padStart(5)}`);
+  rateRatios.push(rate[swarmdTarget] / rate[otherTarget]);
+  cpuRatios.push(perCpu[swarmdTarget] / perCpu[otherTarget]);
+  const cell = (v: number) => Math.round(v).toLocaleString('en').padStart(11);
+  const ratio = (x: number) => x.toFixed(2).padStart(6);
+  console.log(
+    `${String(k).padStart(4)} ${cell(rate[swarmdTarget])}${cell(rate[otherTarget])}${ratio(rateRatios[k - 1])} ` +
+      `${cell(perCpu[swarmdTarget])}${cell(perCpu[otherTarget])}${ratio(cpuRatios[k - 1])}`,
+  );
 }
-console.log(
-  `median ratio ${median(ratios).toFixed(2)} (${Math.min(...ratios).toFixed(2)} .. ${Math.max(...ratios).toFixed(2)})`,
-);
+const spread = (xs: number[]) =>
+  `${median(xs).toFixed(2)} (${Math.min(...xs).toFixed(2)} .. ${Math.max(...xs).toFixed(2)})`;
+console.log(`median ratio of responses/s ${spread(rateRatios)}`);
+console.log(`median ratio per tracker CPU-second ${spread(cpuRatios)}`);
+// Its inverse, CPU per response, is the figure of issue 3's two-worker target (with --against swarmd).
+console.log(`median CPU per response, swarmd over ${otherName}: ${spread(cpuRatios.map((x) => 1 / x))}`);
 // The running trackers would keep the process alive; exit stops them.
 process.exit(0);

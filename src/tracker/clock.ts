@@ -1,8 +1,12 @@
 // A cached monotonic clock in whole seconds, refreshed by one timer instead of a system call per request.
 
-/** Milliseconds on a monotonic scale that worker threads share (performance.now() alone restarts in each worker). */
+/**
+ * Milliseconds of the system's monotonic clock, which every thread reads alike. Not performance.now(), which restarts
+ * in each worker, nor performance.timeOrigin + performance.now(): timeOrigin is the wall clock when each thread
+ * started, so a wall-clock step between the main thread's start and a worker's would set their clocks apart for good.
+ */
 export function monotonicMs(): number {
-  return performance.timeOrigin + performance.now();
+  return Number(process.hrtime.bigint()) / 1e6;
 }
 
 export class Clock {
