@@ -241,8 +241,10 @@ test('selection: every candidate as likely as any other, never the requester, an
   assert.equal(picked.size, 100, 'every other peer');
   // Each of the 100 candidates is expected 2,000 times (σ ≈ 42); a quarter off would be a bias, not chance.
   for (const [slot, times] of picked) assert.ok(times > 1500 && times < 2500, `slot ${slot}: ${times} times`);
-  // About 4,000 sets are possible (100 first candidates, 40 strides); 500 draws of them repeat few.
-  assert.ok(sets.size > 400, `${sets.size} different sets in 500`);
+  // 100 first candidates times the strides: of the 40 strides coprime to 100, s and 100 - s give the same sets, and
+  // the 64 primes drawn at start reach about 19 of those 20 classes, so about 1,900 sets, of which 500 draws see
+  // about 430 (411 to 462 in 60 processes). A fixed stride would see about 100, six stride classes about 340.
+  assert.ok(sets.size > 350, `${sets.size} different sets in 500`);
 });
 
 test('selection strides: coprime to every count, also the multiple of a stride prime', () => {
