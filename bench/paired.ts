@@ -110,8 +110,9 @@ const loadTool = join(scratch, 'udp_load');
 if (spawnSync('gcc', ['-O2', '-o', loadTool, source, '-lm'], { stdio: 'inherit' }).status !== 0) fail('gcc failed');
 const hashes = join(scratch, 'whitelist.txt');
 const swarmdHost = opt.family === 'ipv6' ? '::1' : '127.0.0.1';
-const swarmdTarget = opt.family === 'ipv6' ? `[::1]:${port}` : `127.0.0.1:${port}`;
-const otherTarget = againstSwarmd ? swarmdTarget.replace(/\d+$/, String(port + 1)) : `127.0.0.1:${port + 1}`;
+const targetOf = (host: string, p: number) => (host.includes(':') ? `[${host}]:${p}` : `${host}:${p}`);
+const swarmdTarget = targetOf(swarmdHost, port);
+const otherTarget = targetOf(againstSwarmd ? swarmdHost : '127.0.0.1', port + 1);
 const otherName = againstSwarmd ? 'the other swarmd' : 'opentracker';
 
 /** Runs a generator on CPU 1; resolves to the JSON line it prints. */
