@@ -9,18 +9,21 @@
 // measures a run: a warm-up, then the generator's responses/s and the tracker's CPU time (/proc) over the window.
 // swarmd may listen on IPv6 (--family ipv6); opentracker's Debian build stays on IPv4, so that ratio is IPv6 against
 // IPv4 at the next moment. With `--against swarmd` the other tracker is a second swarmd on the same family
-// (`--against-args`), to compare two configurations, such as two workers against one.
+// (`--against-args`), to compare two configurations, such as two workers against one, or, from another checkout
+// (`--against-repo`), a change against the code before it.
 //
 //   npm run bench:paired                                   8 pairs of 6 s windows, UDP over IPv4
 //   npm run bench:paired -- --family ipv6 --pairs 12
 //   npm run bench:paired -- --proto http --family ipv6     keep-alive: read the ratio per tracker CPU-second
 //   npm run bench:paired -- '--swarmd-args=--udp-io dgram'
 //   npm run bench:paired -- '--swarmd-args=--workers 2' --against swarmd '--against-args=--workers 1'
+//   git worktree add /tmp/before HEAD~1 && (cd /tmp/before && npm ci)
+//   npm run bench:paired -- --against swarmd --against-repo /tmp/before
 
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { median } from './median.ts';
@@ -37,6 +40,7 @@ const { values: opt } = parseArgs({
     'swarmd-args': { type: 'string', default: '' },
     against: { type: 'string', default: 'opentracker' },
     'against-args': { type: 'string', default: '' },
+    'against-repo': { type: 'string', default: REPO },
     shared: { type: 'string', default: sharedBench() },
     help: { type: 'boolean', short: 'h', default: false },
   },
@@ -52,6 +56,8 @@ const HELP = `npm run bench:paired -- [options]
   '--swarmd-args=ARGS'  extra swarmd arguments, split on spaces (with '=': they start with --)
   --against NAME        the other tracker: opentracker, or swarmd on the same family [opentracker]
   '--against-args=ARGS' extra arguments of the other swarmd, split on spaces
+  --against-repo DIR    the other swarmd's checkout (built, with node_modules), to time a change against the code
+                        before it [this checkout]
   --shared DIR          the shared bench: udp_load.c, http_load.lua [$SWARMD_BENCH_SHARED, ../shared/bench, /work/shared/bench]`;
 
 function fail(msg: string): never {
@@ -80,6 +86,9 @@ if (opt.against !== 'opentracker' && opt.against !== 'swarmd') {
 const http = opt.proto === 'http';
 const againstSwarmd = opt.against === 'swarmd';
 if (!againstSwarmd && opt['against-args'] !== '') fail('--against-args is for --against swarmd');
+const againstRepo = resolve(opt['against-repo']);
+if (!againstSwarmd && againstRepo !== REPO) fail('--against-repo is for --against swarmd');
+if (!existsSync(join(againstRepo, 'src/main.ts'))) fail(`--against-repo: no src/main.ts in ${againstRepo}`);
 const tools = ['gcc', 'taskset', 'ss', 'getconf', ...(http ? ['wrk'] : []), ...(againstSwarmd ? [] : ['opentracker'])];
 for (const cmd of tools) {
   if (spawnSync('bash', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status !== 0) fail(`${cmd} is missing`);
@@ -113,7 +122,11 @@ const swarmdHost = opt.family === 'ipv6' ? '::1' : '127.0.0.1';
 const targetOf = (host: string, p: number) => (host.includes(':') ? `[${host}]:${p}` : `${host}:${p}`);
 const swarmdTarget = targetOf(swarmdHost, port);
 const otherTarget = targetOf(againstSwarmd ? swarmdHost : '127.0.0.1', port + 1);
-const otherName = againstSwarmd ? 'the other swarmd' : 'opentracker';
+const otherName = !againstSwarmd
+  ? 'opentracker'
+  : againstRepo === REPO
+    ? 'the other swarmd'
+    : `the swarmd of ${againstRepo}`;
 
 /** Runs a generator on CPU 1; resolves to the JSON line it prints. */
 function generate(command: string[], what: string): Promise<Record<string, number>> {
@@ -191,9 +204,9 @@ function start(name: string, command: string[], p: number): number {
   return child.pid;
 }
 
-function swarmd(p: number, args: string): string[] {
+function swarmd(p: number, args: string, repo = REPO): string[] {
   const listen = ['--host', swarmdHost, '--udp-port', String(p), '--http-port', String(p)];
-  return [process.execPath, join(REPO, 'src/main.ts'), ...listen, ...args.split(' ').filter((a) => a !== '')];
+  return [process.execPath, join(repo, 'src/main.ts'), ...listen, ...args.split(' ').filter((a) => a !== '')];
 }
 
 /** opentracker on `p`, admitting only the run's hashes (as in bench.sh), from a whitelist in its chroot. */
@@ -233,7 +246,7 @@ const pids: Record<string, number> = {};
 pids[swarmdTarget] = start('swarmd', swarmd(port, opt['swarmd-args']), port);
 pids[otherTarget] = start(
   otherName,
-  againstSwarmd ? swarmd(port + 1, opt['against-args']) : opentracker(port + 1),
+  againstSwarmd ? swarmd(port + 1, opt['against-args'], againstRepo) : opentracker(port + 1),
   port + 1,
 );
 const deadline = Date.now() + 10_000;
