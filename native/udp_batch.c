@@ -165,9 +165,10 @@ static int call_batch(batch_socket *s, uint32_t n) {
 }
 
 // Each datagram sent wakes every waiter on the socket when the kernel frees it (sock_wfree), and epoll waits on it:
-// a lock pair and a callback per reply, about 5 % of the tracker's CPU under UDP load. So once a batch shows load,
-// the socket leaves epoll until the event is handled (two epoll_ctl calls, which cost more than they save below
-// DETACH_MIN datagrams). Level-triggered, it is readable again at once if datagrams came meanwhile.
+// a lock pair and a callback per reply, about 4 % of the tracker's CPU under UDP load. So once a batch shows load,
+// the socket leaves epoll until the event is handled. That takes two epoll_ctl calls, which at one datagram per
+// event cost more than they save (docs/benchmarks.md, sixth pass); hence DETACH_MIN. Level-triggered, the socket is
+// readable again at once if datagrams came meanwhile.
 static void on_poll(uv_poll_t *handle, int status, int events) {
   (void)events;
   batch_socket *s = handle->data;
