@@ -21,12 +21,13 @@
 //   npm run bench:paired -- --against swarmd --against-repo /tmp/before
 
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { median } from './median.ts';
+import { cpuSeconds } from './proc.ts';
 import { REPO, sharedBench } from './shared-bench.ts';
 
 const { values: opt } = parseArgs({
@@ -89,12 +90,10 @@ if (!againstSwarmd && opt['against-args'] !== '') fail('--against-args is for --
 const againstRepo = resolve(opt['against-repo']);
 if (!againstSwarmd && againstRepo !== REPO) fail('--against-repo is for --against swarmd');
 if (!existsSync(join(againstRepo, 'src/main.ts'))) fail(`--against-repo: no src/main.ts in ${againstRepo}`);
-const tools = ['gcc', 'taskset', 'ss', 'getconf', ...(http ? ['wrk'] : []), ...(againstSwarmd ? [] : ['opentracker'])];
+const tools = ['gcc', 'taskset', 'ss', ...(http ? ['wrk'] : []), ...(againstSwarmd ? [] : ['opentracker'])];
 for (const cmd of tools) {
   if (spawnSync('bash', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status !== 0) fail(`${cmd} is missing`);
 }
-/** Clock ticks per second, the unit of the CPU times in /proc/PID/stat. */
-const TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout);
 
 const source = join(opt.shared, 'udp_load.c');
 const script = join(opt.shared, 'http_load.lua');
@@ -228,12 +227,11 @@ function opentracker(p: number): string[] {
   ];
 }
 
-/** CPU seconds the process has used, all its threads. */
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  // Fields after the command name (which may hold spaces) in parentheses: state is field 3, utime 14, stime 15.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / TICKS;
+/** CPU seconds the tracker has used, all its threads. */
+function trackerCpu(target: string): number {
+  const seconds = cpuSeconds(pids[target]);
+  if (seconds === null) fail(`the tracker on ${target} is gone`);
+  return seconds;
 }
 
 // The run's info hashes: opentracker's whitelist (read as nobody, in its chroot) and http_load's torrents.
@@ -270,10 +268,10 @@ for (let k = 1; k <= pairs; k++) {
   const order = k % 2 === 1 ? [swarmdTarget, otherTarget] : [otherTarget, swarmdTarget];
   for (const target of order) {
     if (warmup > 0) await load(target, 'mix', warmup);
-    const cpuBefore = cpuSeconds(pids[target]);
+    const cpuBefore = trackerCpu(target);
     const r = await load(target, 'mix', duration);
     rate[target] = r.rps;
-    perCpu[target] = r.ok / (cpuSeconds(pids[target]) - cpuBefore);
+    perCpu[target] = r.ok / (trackerCpu(target) - cpuBefore);
   }
   rateRatios.push(rate[swarmdTarget] / rate[otherTarget]);
   cpuRatios.push(perCpu[swarmdTarget] / perCpu[otherTarget]);

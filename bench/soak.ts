@@ -29,10 +29,11 @@ import { parseArgs } from 'node:util';
 import { freePort } from '../test/helpers/ports.ts';
 import { get } from '../test/helpers/swarmd.ts';
 import { type Ca, issue, makeCa, removeCa } from '../test/helpers/tls.ts';
+import { rssMiB } from './proc.ts';
 import { buildFlooder, Flooder } from './soak/flooder.ts';
 import { HonestLoad, type StreamReport } from './soak/honest.ts';
 import { type OutcomeSummary, percentile } from './soak/outcomes.ts';
-import { rssMiB, Sampler } from './soak/sampler.ts';
+import { Sampler } from './soak/sampler.ts';
 import { SlowClients, type SlowReport } from './soak/slow.ts';
 
 const REPO = resolve(import.meta.dirname, '..');

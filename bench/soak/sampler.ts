@@ -4,14 +4,12 @@
 
 import { readFileSync } from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { cpuSeconds, rssMiB } from '../proc.ts';
 
 /** CPUs of the machine, as /proc/stat counts its time (an affinity mask does not change it). */
 const MACHINE_CPUS = readFileSync('/proc/stat', 'latin1')
   .split('\n')
   .filter((line) => /^cpu\d/.test(line)).length;
-
-/** Clock ticks per second of /proc/PID/stat's times (USER_HZ, 100 on every Linux this runs on). */
-const CLOCK_TICKS = 100;
 
 export interface Sample {
   /** Seconds since the sampler started. */
@@ -27,29 +25,6 @@ export interface Sample {
   othersCpu: number;
   /** Longest this process's event loop was held up over the last second: latency the clients add themselves. */
   soakLagMs: number;
-}
-
-/** utime + stime of `pid` in seconds; null once it is gone. */
-function cpuSeconds(pid: number | null): number | null {
-  if (pid === null) return null;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
-    // The command name is in parentheses and may hold spaces: count fields from the closing one.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
-  } catch {
-    return null;
-  }
-}
-
-/** VmRSS of `pid` in MiB; null once it is gone. */
-export function rssMiB(pid: number): number | null {
-  try {
-    const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'latin1'));
-    return match === null ? null : Number(match[1]) / 1024;
-  } catch {
-    return null;
-  }
 }
 
 function machineTimes(): { busy: number; total: number } {
