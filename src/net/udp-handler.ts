@@ -105,8 +105,8 @@ export class UdpHandler {
     if (r === null) return this.error(tracker.refusal, length);
     tracker.counters.values[C.udpAnnounces]++;
     const at = writeAnnounceHeader(this.out, this.req.transactionId, r.interval, r.incomplete, r.complete);
-    const view = this.outView;
-    const end = family === FAMILY_V4 ? copyPeers(r.peers.v4, 6, view, at) : copyPeers(r.peers.v6, 18, view, at);
+    const out = this.out;
+    const end = family === FAMILY_V4 ? copyPeers(r.peers.v4, 6, out, at) : copyPeers(r.peers.v6, 18, out, at);
     tracker.keepReply(a, family, addr, REPLY_UDP, this.out, 0, end);
     return end;
   }

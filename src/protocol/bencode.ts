@@ -13,19 +13,15 @@ const DIGIT_0 = 0x30;
 /** Writes bencode into a caller-owned buffer. The caller sizes the buffer for the largest reply it builds. */
 export class BencodeWriter {
   buf: Uint8Array;
-  /** A DataView of `buf`, for callers that copy in 4-byte steps. */
-  view: DataView;
   pos = 0;
 
   constructor(buf: Uint8Array) {
     this.buf = buf;
-    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   }
 
   /** Writes into `buf` from now on. */
   setBuffer(buf: Uint8Array): void {
     this.buf = buf;
-    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   }
 
   reset(pos = 0): this {

@@ -22,14 +22,15 @@ const K_PORT = encodeKey('port');
 const K_TRACKER_ID = encodeKey('tracker id');
 
 /**
- * The peers of one family chosen for a reply: `count` slots of `endpoints`, slot s being the compact endpoint at
- * `endpoints[s * size, (s + 1) * size)` (size 6 for IPv4, 18 for IPv6). `endpoints` is the store's own memory, so a
- * reply copies each peer once, straight into the bytes that are sent; `view` is a DataView of the same memory.
+ * The peers of one family chosen for a reply: `count` compact endpoints of `size` bytes (6 for IPv4, 18 for IPv6), in
+ * `runCount` runs of consecutive slots of `endpoints`, run r being the `runs[2r + 1]` endpoints from slot `runs[2r]`
+ * (slot s at `endpoints[s * size, (s + 1) * size)`). `endpoints` is the store's own memory, so a reply copies each
+ * run once, straight into the bytes that are sent.
  */
 export interface PeerChoice {
-  endpoints: Uint8Array;
-  view: DataView;
-  slots: Int32Array;
+  endpoints: Buffer;
+  runs: Int32Array;
+  runCount: number;
   count: number;
 }
 
@@ -40,29 +41,13 @@ export interface PeerLists {
 
 /**
  * Copies the compact endpoints of `choice` (`size` bytes each: 6 or 18) to `dst` from `at`; returns the offset after
- * them. Through DataViews, 4 and 2 bytes at a time, unrolled per size, read and written little-endian: the bytes land
- * as stored, with no byte swap on x86 or ARM. About three times faster than a loop over the words in big-endian order
- * (and that was five times faster than a byte loop); no view object per peer.
+ * them. One Buffer copy per run: a memory copy, with no view object made.
  */
-export function copyPeers(choice: PeerChoice, size: number, dst: DataView, at: number): number {
-  const { view, slots, count } = choice;
-  if (size === 6) {
-    for (let k = 0; k < count; k++) {
-      const from = slots[k] * 6;
-      dst.setUint32(at, view.getUint32(from, true), true);
-      dst.setUint16(at + 4, view.getUint16(from + 4, true), true);
-      at += 6;
-    }
-    return at;
-  }
-  for (let k = 0; k < count; k++) {
-    const from = slots[k] * 18;
-    dst.setUint32(at, view.getUint32(from, true), true);
-    dst.setUint32(at + 4, view.getUint32(from + 4, true), true);
-    dst.setUint32(at + 8, view.getUint32(from + 8, true), true);
-    dst.setUint32(at + 12, view.getUint32(from + 12, true), true);
-    dst.setUint16(at + 16, view.getUint16(from + 16, true), true);
-    at += 18;
+export function copyPeers(choice: PeerChoice, size: number, dst: Uint8Array, at: number): number {
+  const { endpoints, runs, runCount } = choice;
+  for (let r = 0; r < runCount; r++) {
+    const from = runs[2 * r] * size;
+    at += endpoints.copy(dst, at, from, from + runs[2 * r + 1] * size);
   }
   return at;
 }
@@ -102,15 +87,15 @@ export function writeAnnounce(w: BencodeWriter, r: AnnounceReply, compact: boole
   const p = r.peers;
   if (compact) {
     w.raw(K_PEERS);
-    copyPeers(p.v4, 6, w.view, w.reserveBytes(p.v4.count * 6));
+    copyPeers(p.v4, 6, w.buf, w.reserveBytes(p.v4.count * 6));
     if (p.v6.count > 0) {
       w.raw(K_PEERS6);
-      copyPeers(p.v6, 18, w.view, w.reserveBytes(p.v6.count * 18));
+      copyPeers(p.v6, 18, w.buf, w.reserveBytes(p.v6.count * 18));
     }
   } else {
     w.raw(K_PEERS).list();
-    for (let k = 0; k < p.v4.count; k++) writePeerDict(w, p.v4.endpoints, p.v4.slots[k] * 6, 4);
-    for (let k = 0; k < p.v6.count; k++) writePeerDict(w, p.v6.endpoints, p.v6.slots[k] * 18, 16);
+    writePeerDicts(w, p.v4, 4);
+    writePeerDicts(w, p.v6, 16);
     w.end();
   }
   if (r.trackerId !== '') w.raw(K_TRACKER_ID).text(r.trackerId);
@@ -121,11 +106,19 @@ export function writeAnnounce(w: BencodeWriter, r: AnnounceReply, compact: boole
  * The dictionary model of BEP 3, `ip` (text) and `port`, always without `peer id` (as if no_peer_id=1): peer ids are
  * not stored, which keeps a peer at a few bytes; clients check the id in the peer handshake, not from the tracker.
  */
-function writePeerDict(w: BencodeWriter, src: Uint8Array, at: number, addressLength: number): void {
-  w.dict();
-  w.raw(K_IP).text(formatIp(src, at, addressLength));
-  w.raw(K_PORT).int((src[at + addressLength] << 8) | src[at + addressLength + 1]);
-  w.end();
+/** The non-compact form: a dictionary per peer of `choice` (`addressLength` 4 or 16, then 2 bytes of port). */
+function writePeerDicts(w: BencodeWriter, choice: PeerChoice, addressLength: number): void {
+  const { endpoints: src, runs, runCount } = choice;
+  const size = addressLength + 2;
+  for (let r = 0; r < runCount; r++) {
+    for (let slot = runs[2 * r], end = slot + runs[2 * r + 1]; slot < end; slot++) {
+      const at = slot * size;
+      w.dict();
+      w.raw(K_IP).text(formatIp(src, at, addressLength));
+      w.raw(K_PORT).int((src[at + addressLength] << 8) | src[at + addressLength + 1]);
+      w.end();
+    }
+  }
 }
 
 /** Per-torrent scrape figures (BEP 48, with `downloaders` from BEP 21). */

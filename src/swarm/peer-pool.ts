@@ -6,6 +6,10 @@
 // peers are partitioned: [downloaders | upload-only (seeders and BEP 21 partial seeds)]. That makes "never send
 // seeders to seeders" a range choice, and a peer list a copy of stored compact bytes.
 //
+// Inside each part the order is random: a peer joins, or crosses the partition, at a random place of its part (the
+// peer there moves to the end). A peer list is then a window of consecutive candidates from a random one, which is a
+// random sample of the swarm, not of the peers who joined together, and is copied in at most three runs of bytes.
+//
 // A peer is found by (torrent, endpoint) through one open-addressing index per family that maps to element slots.
 // Element slots move (partition swaps, block moves), and every move rewrites the one index entry pointing at it.
 // An element stores no owner: a slot belongs to torrent t when it lies inside t's block, and deletions leave
@@ -37,31 +41,17 @@ const BLOCK_SIZES: readonly number[] = (() => {
 })();
 
 /**
- * Strides for peer selection: 64 primes drawn at random between 2^30 and 2^31 when the process starts. A count below
- * 2^30 (every real one) is never a multiple of such a prime, so its remainder modulo the count is coprime to the
- * count; and drawn at random, the remainders are spread over the counts' whole range (primes close together, or
- * close to a power of two, would all leave small remainders modulo some counts, and cluster the peers picked).
+ * A selection of peers: `runCount` runs of consecutive slots, run r being the `runs[2r + 1]` slots from `runs[2r]`;
+ * `count` peers in all.
  */
-export const STRIDE_PRIMES: readonly number[] = Array.from({ length: 64 }, () => {
-  let n = (2 ** 30 + randomBelow(2 ** 30)) | 1;
-  while (!isPrime(n)) n += 2;
-  return n;
-});
-
-function isPrime(n: number): boolean {
-  for (let d = 3; d * d <= n; d += 2) if (n % d === 0) return false;
-  return true;
+export interface PeerRuns {
+  runs: Int32Array;
+  runCount: number;
+  count: number;
 }
 
-/**
- * A stride coprime to `available` (at least 2), from STRIDE_PRIMES[`pick`]: its remainder, or, for the count that
- * is that prime's multiple (2^30 peers or more), the next prime's.
- */
-export function coprimeStride(available: number, pick: number): number {
-  const prime = STRIDE_PRIMES[pick];
-  const stride = prime % available;
-  return stride !== 0 ? stride : STRIDE_PRIMES[(pick + 1) % STRIDE_PRIMES.length] % available;
-}
+/** The most runs select() writes: a window that wraps around and is split by the requester's own slot. */
+export const MAX_RUNS = 3;
 
 export class PeerPool {
   /** Compact endpoint size: 6 (IPv4 + port) or 18 (IPv6 + port). */
@@ -70,8 +60,8 @@ export class PeerPool {
 
   // Element arrays, indexed by slot.
   endpoints: Uint8Array;
-  /** A DataView of `endpoints` (replaced with it), for copying endpoints 4 bytes at a time. */
-  endpointsView: DataView;
+  /** A Buffer over `endpoints` (replaced with it), whose copy() takes a range and allocates nothing. */
+  endpointsBuffer: Buffer;
   /** When the peer last announced: the store's clock in seconds, modulo 2^16 (see `age`). */
   lastSeen: Uint16Array;
   flags: Uint8Array;
@@ -104,7 +94,7 @@ export class PeerPool {
     this.hasher = hasher;
     this.capacity = capacity;
     this.endpoints = new Uint8Array(capacity * stride);
-    this.endpointsView = new DataView(this.endpoints.buffer);
+    this.endpointsBuffer = Buffer.from(this.endpoints.buffer);
     this.lastSeen = new Uint16Array(capacity);
     this.flags = new Uint8Array(capacity);
     this.blockStart = new Int32Array(torrentCapacity).fill(NO_BLOCK);
@@ -163,7 +153,22 @@ export class PeerPool {
     this.flags[slot] = partial ? FLAG_PARTIAL : 0;
     if (partial) this.partials[tid]++;
     this.indexAdd(tid, slot);
-    return slot;
+    return this.shuffleIn(tid, slot);
+  }
+
+  /**
+   * Swaps a peer that just came to an end of its part (`slot`: the last or the first) with a random peer of that
+   * part, itself included: a step of an inside-out shuffle, which keeps each part in random order however peers come
+   * and go. Returns the peer's new slot.
+   */
+  private shuffleIn(tid: number, slot: number): number {
+    const start = this.blockStart[tid];
+    const d = this.downloaders[tid];
+    const isDownloader = slot - start < d;
+    const first = isDownloader ? start : start + d;
+    const other = first + randomBelow(isDownloader ? d : this.count[tid] - d);
+    this.swap(tid, slot, other);
+    return other;
   }
 
   /** Records a re-announce: refreshes its time, moves the peer between downloaders and upload-only. */
@@ -178,14 +183,16 @@ export class PeerPool {
     const d = this.downloaders[tid];
     const isDownloader = slot - start < d;
     if (uploadOnly && isDownloader) {
+      // To the boundary, which becomes the first upload-only slot, then to a random place among the upload-only.
       this.swap(tid, slot, start + d - 1);
       this.downloaders[tid] = d - 1;
-      return start + d - 1;
+      return this.shuffleIn(tid, start + d - 1);
     }
     if (!uploadOnly && !isDownloader) {
+      // To the boundary, which becomes the last downloader slot, then to a random place among the downloaders.
       this.swap(tid, slot, start + d);
       this.downloaders[tid] = d + 1;
-      return start + d;
+      return this.shuffleIn(tid, start + d);
     }
     return slot;
   }
@@ -235,43 +242,46 @@ export class PeerPool {
   }
 
   /**
-   * Picks up to `want` distinct peers of `tid` at random, never `exclude` (the requester's slot, or -1), and only
-   * downloaders when `downloadersOnly`. Writes their slots to `out` from `outOff`; returns how many.
-   * An arithmetic progression over the candidates (see below) — O(want), no shuffle, no allocation.
+   * Picks up to `want` distinct peers of `tid` at random into `out`: never `exclude` (the requester's slot, or -1),
+   * and only downloaders when `downloadersOnly`. The candidates are in random order (see shuffleIn), so a window of
+   * them from a random one, wrapping around, is a random sample, and each candidate is as likely as any other; it is
+   * at most MAX_RUNS runs of slots, copied as such. Two random draws per reply and a memory copy per run: far fewer
+   * cache lines touched than peers picked one by one all over the block.
    */
-  select(
-    tid: number,
-    downloadersOnly: boolean,
-    exclude: number,
-    want: number,
-    out: Int32Array,
-    outOff: number,
-  ): number {
+  select(tid: number, downloadersOnly: boolean, exclude: number, want: number, out: PeerRuns): void {
+    out.runCount = 0;
+    out.count = 0;
     const start = this.blockStart[tid];
-    if (start === NO_BLOCK || want <= 0) return 0;
+    if (start === NO_BLOCK || want <= 0) return;
     const range = downloadersOnly ? this.downloaders[tid] : this.count[tid];
     const skip = exclude - start; // position to leave out, if inside the range
-    const excluded = skip >= 0 && skip < range;
-    const available = excluded ? range - 1 : range;
-    if (available <= 0) return 0;
-    if (want >= available) {
-      let n = 0;
-      for (let p = 0; p < range; p++) if (p !== skip) out[outOff + n++] = start + p;
-      return n;
+    // Candidate c is at position c below the requester's and c + 1 from it on.
+    const skipAt = skip >= 0 && skip < range ? skip : range;
+    const available = skipAt < range ? range - 1 : range;
+    if (available <= 0) return;
+    const n = Math.min(want, available);
+    const first = n === available ? 0 : randomBelow(available);
+    const end = first + n;
+    this.addCandidates(out, start, skipAt, first, Math.min(end, available));
+    if (end > available) this.addCandidates(out, start, skipAt, 0, end - available);
+    out.count = n;
+  }
+
+  /** Adds candidates [from, to) of the block at `start` to `out` as one run, or two around the requester's slot. */
+  private addCandidates(out: PeerRuns, start: number, skipAt: number, from: number, to: number): void {
+    if (to <= skipAt) this.addRun(out, start + from, to - from);
+    else if (from >= skipAt) this.addRun(out, start + from + 1, to - from);
+    else {
+      this.addRun(out, start + from, skipAt - from);
+      this.addRun(out, start + skipAt + 1, to - skipAt);
     }
-    // An arithmetic progression modulo `available`, from a random candidate, with a random stride coprime to
-    // `available`: `want` distinct candidates, each as likely as any other, for two random draws per selection
-    // rather than one per peer, and no branch per peer that a CPU could mispredict.
-    const stride = coprimeStride(available, randomBelow(STRIDE_PRIMES.length));
-    // Past the requester's position, one further (never reached when the requester is not a candidate).
-    const skipAt = excluded ? skip : available;
-    let p = randomBelow(available);
-    for (let k = 0; k < want; k++) {
-      out[outOff + k] = start + p + ((skipAt - 1 - p) >>> 31);
-      p += stride;
-      p -= available & ((available - 1 - p) >> 31);
-    }
-    return want;
+  }
+
+  private addRun(out: PeerRuns, slot: number, length: number): void {
+    if (length === 0) return;
+    const r = out.runCount++;
+    out.runs[2 * r] = slot;
+    out.runs[2 * r + 1] = length;
   }
 
   private endpointEquals(slot: number, ep: Uint8Array, epOff: number): boolean {
@@ -434,7 +444,7 @@ export class PeerPool {
     // is transferred, which reallocates in place when it can).
     const capacity = Math.max(needed, Math.ceil(this.capacity * 1.25));
     this.endpoints = grow(this.endpoints, capacity * this.stride);
-    this.endpointsView = new DataView(this.endpoints.buffer);
+    this.endpointsBuffer = Buffer.from(this.endpoints.buffer);
     this.lastSeen = grow(this.lastSeen, capacity);
     this.flags = grow(this.flags, capacity);
     this.capacity = capacity;

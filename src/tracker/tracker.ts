@@ -12,6 +12,7 @@ import {
 import type { AnnounceReply, PeerLists, ScrapeEntry } from '../protocol/http-replies.ts';
 import type { NetworkList } from '../protocol/networks.ts';
 import { C, Counters } from '../stats/counters.ts';
+import { MAX_RUNS } from '../swarm/peer-pool.ts';
 import { randomBelow } from '../swarm/random.ts';
 import { FAMILY_V4, FAMILY_V6, type SwarmStore } from '../swarm/store.ts';
 import type { Clock } from './clock.ts';
@@ -88,8 +89,8 @@ export class Tracker {
     this.counters = counters;
     const [v4, v6] = store.pools;
     const peers: PeerLists = {
-      v4: { endpoints: v4.endpoints, view: v4.endpointsView, slots: new Int32Array(options.maxPeers), count: 0 },
-      v6: { endpoints: v6.endpoints, view: v6.endpointsView, slots: new Int32Array(options.maxPeers), count: 0 },
+      v4: { endpoints: v4.endpointsBuffer, runs: new Int32Array(2 * MAX_RUNS), runCount: 0, count: 0 },
+      v6: { endpoints: v6.endpointsBuffer, runs: new Int32Array(2 * MAX_RUNS), runCount: 0, count: 0 },
     };
     this.reply = {
       complete: 0,
@@ -214,8 +215,8 @@ export class Tracker {
     const now = this.clock.now;
     const r = this.reply;
     const peers = r.peers;
-    peers.v4.count = 0;
-    peers.v6.count = 0;
+    peers.v4.count = peers.v4.runCount = 0;
+    peers.v6.count = peers.v6.runCount = 0;
     const endpoint = this.endpoint;
     const addrLength = this.writeEndpoint(family, addr, req.port) - 2;
     for (let k = 0; k < addrLength; k++) r.externalIp[k] = addr[k];
@@ -317,11 +318,9 @@ export class Tracker {
       want4 = Math.min(a4, want - want6);
     }
     // The pools' arrays are replaced when they grow: hand out the current ones.
-    peers.v4.endpoints = v4.endpoints;
-    peers.v4.view = v4.endpointsView;
-    peers.v4.count = v4.select(tid, uploadOnly, family === FAMILY_V4 ? self : -1, want4, peers.v4.slots, 0);
-    peers.v6.endpoints = v6.endpoints;
-    peers.v6.view = v6.endpointsView;
-    peers.v6.count = v6.select(tid, uploadOnly, family === FAMILY_V6 ? self : -1, want6, peers.v6.slots, 0);
+    peers.v4.endpoints = v4.endpointsBuffer;
+    v4.select(tid, uploadOnly, family === FAMILY_V4 ? self : -1, want4, peers.v4);
+    peers.v6.endpoints = v6.endpointsBuffer;
+    v6.select(tid, uploadOnly, family === FAMILY_V6 ? self : -1, want6, peers.v6);
   }
 }

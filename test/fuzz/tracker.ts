@@ -177,7 +177,10 @@ export function renewing(make: () => Fixture, limit = 300): () => Fixture {
   };
 }
 
-/** Everything the store keeps, torrent by torrent (hash hex → its figures, peers and their times and flags). */
+/**
+ * Everything the store keeps, torrent by torrent (hash hex → its figures, peers and their times and flags). The peers
+ * of each part (downloaders, upload-only) are listed sorted: their order in the block is random by design.
+ */
 export function swarmFingerprint(store: SwarmStore): Map<string, string> {
   const torrents = new Map<string, string>();
   const hash = Buffer.alloc(20);
@@ -189,10 +192,13 @@ export function swarmFingerprint(store: SwarmStore): Map<string, string> {
       const start = pool.blockStart[tid];
       const n = pool.count[tid];
       parts.push(`${n} peers, ${pool.downloaders[tid]} downloading, ${pool.partials[tid]} partial`);
+      const peers: string[] = [];
       for (let slot = start; slot < start + n; slot++) {
         const endpoint = Buffer.from(pool.endpoints.subarray(slot * pool.stride, (slot + 1) * pool.stride));
-        parts.push(`${endpoint.toString('hex')} seen ${pool.lastSeen[slot]} flags ${pool.flags[slot]}`);
+        peers.push(`${endpoint.toString('hex')} seen ${pool.lastSeen[slot]} flags ${pool.flags[slot]}`);
       }
+      const downloaders = pool.downloaders[tid];
+      parts.push(...peers.slice(0, downloaders).sort(), ...peers.slice(downloaders).sort());
     }
     torrents.set(hash.toString('hex'), parts.join('; '));
   }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { coprimeStride, STRIDE_PRIMES } from '../../src/swarm/peer-pool.ts';
+import { MAX_RUNS, type PeerPool, type PeerRuns } from '../../src/swarm/peer-pool.ts';
 import { FAMILY_V4, FAMILY_V6, SwarmStore } from '../../src/swarm/store.ts';
 
 // A plain model of the store: torrent → endpoint → peer state.
@@ -20,6 +20,21 @@ function hashOf(n: number): Buffer {
   h.writeUInt32BE(Math.imul(n, 2654435761) >>> 0, 0);
   h[19] = n;
   return h;
+}
+
+/** A selection to fill, and the slots it picked, in order. */
+function runsOf(): PeerRuns {
+  return { runs: new Int32Array(2 * MAX_RUNS), runCount: 0, count: 0 };
+}
+function slotsOf(picked: PeerRuns): number[] {
+  const slots: number[] = [];
+  assert.ok(picked.runCount <= MAX_RUNS, `${picked.runCount} runs`);
+  for (let r = 0; r < picked.runCount; r++) {
+    assert.ok(picked.runs[2 * r + 1] > 0, 'an empty run');
+    for (let k = 0; k < picked.runs[2 * r + 1]; k++) slots.push(picked.runs[2 * r] + k);
+  }
+  assert.equal(slots.length, picked.count);
+  return slots;
 }
 
 function endpointOf(family: number, n: number): Buffer {
@@ -55,7 +70,7 @@ test('the store agrees with a plain model over random announce/stop sequences', 
     fc.property(fc.array(op, { maxLength: 400 }), (ops) => {
       const store = new SwarmStore({ peerTtl: 1_000_000 }, 2);
       const model = new Map<number, ModelTorrent>();
-      const slots = new Int32Array(64);
+      const picked = runsOf();
       for (const o of ops) {
         const key = `${o.family}/${o.peer}`;
         const ep = endpointOf(o.family, o.peer);
@@ -87,18 +102,20 @@ test('the store agrees with a plain model over random announce/stop sequences', 
           // Selection: distinct, never the requester, only downloaders for an upload-only requester.
           const pool = store.pools[o.family];
           const uploadOnly = o.seeder || o.partial;
-          const n = pool.select(out.torrent, uploadOnly, out.slot, o.want, slots, 0);
+          pool.select(out.torrent, uploadOnly, out.slot, o.want, picked);
+          const slots = slotsOf(picked);
+          const n = slots.length;
           const candidates = [...t.peers.entries()].filter(
             ([k, q]) => k !== key && k.startsWith(`${o.family}/`) && (!uploadOnly || !(q.seeder || q.partial)),
           );
           assert.equal(n, Math.min(o.want, candidates.length));
-          const picked = new Set<string>();
+          const seen = new Set<string>();
           for (let i = 0; i < n; i++) {
             const at = slots[i] * pool.stride;
             const id = pool.endpoints[at + pool.stride - 3] * 256 + pool.endpoints[at + pool.stride - 1];
             const k = `${o.family}/${id}`;
-            assert.ok(!picked.has(k), 'a peer picked twice');
-            picked.add(k);
+            assert.ok(!seen.has(k), 'a peer picked twice');
+            seen.add(k);
             assert.ok(
               candidates.some(([c]) => c === k),
               `picked ${k}, not a candidate`,
@@ -221,18 +238,19 @@ function swarmOf(peers: number): { store: SwarmStore; tid: number } {
   return { store, tid: store.find(hash, 0) };
 }
 
-test('selection: every candidate as likely as any other, never the requester, and many different sets', () => {
+test('selection: every candidate as likely as any other, never the requester, and the sets vary', () => {
   const { store, tid } = swarmOf(101);
   const pool = store.pools[FAMILY_V4];
   const start = pool.blockStart[tid];
   const requester = start + 40;
-  const out = new Int32Array(10);
+  const out = runsOf();
   const picked = new Map<number, number>();
   const sets = new Set<string>();
   const draws = 20_000;
   for (let d = 0; d < draws; d++) {
-    assert.equal(pool.select(tid, false, requester, 10, out, 0), 10);
-    const chosen = [...out];
+    pool.select(tid, false, requester, 10, out);
+    const chosen = slotsOf(out);
+    assert.equal(chosen.length, 10);
     assert.equal(new Set(chosen).size, 10, 'distinct');
     for (const slot of chosen) picked.set(slot, (picked.get(slot) ?? 0) + 1);
     if (d < 500) sets.add(chosen.sort((a, b) => a - b).join());
@@ -241,39 +259,68 @@ test('selection: every candidate as likely as any other, never the requester, an
   assert.equal(picked.size, 100, 'every other peer');
   // Each of the 100 candidates is expected 2,000 times (σ ≈ 42); a quarter off would be a bias, not chance.
   for (const [slot, times] of picked) assert.ok(times > 1500 && times < 2500, `slot ${slot}: ${times} times`);
-  // 100 first candidates times the strides: of the 40 strides coprime to 100, s and 100 - s give the same sets, and
-  // the 64 primes drawn at start reach about 19 of those 20 classes, so about 1,900 sets, of which 500 draws see
-  // about 430 (411 to 462 in 60 processes). A fixed stride would see about 100, six stride classes about 340.
-  assert.ok(sets.size > 350, `${sets.size} different sets in 500`);
+  // A window from each of the 100 candidates: 500 draws miss about 0.7 of them.
+  assert.ok(sets.size >= 95, `${sets.size} different sets in 500`);
 });
 
-test('selection strides: coprime to every count, also the multiple of a stride prime', () => {
-  const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
-  for (let pick = 0; pick < STRIDE_PRIMES.length; pick++) {
-    for (const count of [2, 3, 64, 1000, 65_536, 131_074, 1 << 29, STRIDE_PRIMES[pick]]) {
-      const stride = coprimeStride(count, pick);
-      assert.ok(stride > 0 && stride < count && gcd(stride, count) === 1, `count ${count}, pick ${pick}: ${stride}`);
-    }
+/** The join index of the peer in `slot` of a swarmOf() swarm: its address less 10.0.0.0. */
+function joinOf(pool: PeerPool, slot: number): number {
+  const e = pool.endpoints;
+  const at = slot * pool.stride;
+  return ((e[at + 1] << 16) | (e[at + 2] << 8) | e[at + 3]) >>> 0;
+}
+
+/**
+ * The median, over `draws` selections by `select`, of the widest gap between the peers picked, counted in join order
+ * among `candidates` (the join indexes a selection may pick from), as a share of the candidates.
+ */
+function widestJoinGap(pool: PeerPool, select: (out: PeerRuns) => void, candidates: number[], draws: number): number {
+  const rank = new Map(candidates.map((join, r) => [join, r]));
+  const out = runsOf();
+  const gaps: number[] = [];
+  for (let d = 0; d < draws; d++) {
+    select(out);
+    const at = slotsOf(out)
+      .map((slot) => rank.get(joinOf(pool, slot)) as number)
+      .sort((a, b) => a - b);
+    let widest = at[0] + candidates.length - at[at.length - 1];
+    for (let i = 1; i < at.length; i++) widest = Math.max(widest, at[i] - at[i - 1]);
+    gaps.push(widest);
   }
-});
+  return gaps.sort((a, b) => a - b)[draws >> 1] / candidates.length;
+}
 
-test('selection: the peers picked are spread over the swarm, whatever its size', () => {
-  // Counts where strides drawn from primes close together, or close to a power of two, would all be small.
-  for (const count of [1024, 65_536, 65_600]) {
+test('selection: a random sample of the swarm, not of the peers who joined together', () => {
+  // 50 peers picked at random leave a widest gap of about a tenth of the swarm; 50 who joined one after another
+  // leave nearly all of it.
+  for (const count of [1024, 65_536]) {
     const { store, tid } = swarmOf(count);
     const pool = store.pools[FAMILY_V4];
-    const start = pool.blockStart[tid];
-    const out = new Int32Array(50);
-    const widestGaps: number[] = [];
-    for (let d = 0; d < 200; d++) {
-      pool.select(tid, false, -1, 50, out, 0);
-      const at = [...out].map((slot) => slot - start).sort((a, b) => a - b);
-      let widest = at[0] + count - at[49];
-      for (let i = 1; i < 50; i++) widest = Math.max(widest, at[i] - at[i - 1]);
-      widestGaps.push(widest);
-    }
-    // Evenly spread, the widest of 50 gaps is a small multiple of count / 50; clustered, most of the swarm.
-    const median = widestGaps.sort((a, b) => a - b)[100];
-    assert.ok(median < count / 5, `${count} peers: the widest gap between picks is ${median} in the median draw`);
+    const all = Array.from({ length: count }, (_, i) => i);
+    const gap = widestJoinGap(pool, (out) => pool.select(tid, false, -1, 50, out), all, 200);
+    assert.ok(gap < 0.2, `${count} peers: the widest gap between picks is ${gap} of the swarm in the median draw`);
   }
+});
+
+test('selection: still a random sample after peers complete and leave in join order', () => {
+  const count = 4096;
+  const { store, tid } = swarmOf(count);
+  const pool = store.pools[FAMILY_V4];
+  const hash = hashOf(7);
+  const ep = Buffer.alloc(6);
+  ep.writeUInt16BE(6881, 4);
+  const downloaders: number[] = [];
+  for (let i = 0; i < count; i++) {
+    ep.writeUInt32BE(0x0a000000 + i, 0);
+    // Every other peer completes, every third of the rest leaves: each moves inside the block, in join order.
+    if (i % 2 === 0) store.announce(hash, FAMILY_V4, ep, true, false, true, 1);
+    else if (i % 3 === 0) store.stop(hash, FAMILY_V4, ep, 1);
+    else downloaders.push(i);
+  }
+  const seeders = Array.from({ length: count / 2 }, (_, k) => 2 * k);
+  const everyone = [...downloaders, ...seeders].sort((a, b) => a - b);
+  const fromAll = widestJoinGap(pool, (out) => pool.select(tid, false, -1, 50, out), everyone, 200);
+  const fromDownloaders = widestJoinGap(pool, (out) => pool.select(tid, true, -1, 50, out), downloaders, 200);
+  assert.ok(fromAll < 0.2, `from everyone: the widest gap is ${fromAll} of the candidates in the median draw`);
+  assert.ok(fromDownloaders < 0.2, `from downloaders: the widest gap is ${fromDownloaders} in the median draw`);
 });
