@@ -245,8 +245,8 @@ export class PeerPool {
    * Picks up to `want` distinct peers of `tid` at random into `out`: never `exclude` (the requester's slot, or -1),
    * and only downloaders when `downloadersOnly`. The candidates are in random order (see shuffleIn), so a window of
    * them from a random one, wrapping around, is a random sample, and each candidate is as likely as any other; it is
-   * at most MAX_RUNS runs of slots, copied as such. Two random draws per reply and a memory copy per run: far fewer
-   * cache lines touched than peers picked one by one all over the block.
+   * at most MAX_RUNS runs of slots, copied as such. One random draw per reply and a memory copy per run: far fewer
+   * cache lines touched than by peers picked one by one all over the block.
    */
   select(tid: number, downloadersOnly: boolean, exclude: number, want: number, out: PeerRuns): void {
     out.runCount = 0;
