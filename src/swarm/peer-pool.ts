@@ -86,6 +86,8 @@ export class PeerPool {
   private indexTombstones = 0;
 
   private readonly scratch: Uint8Array;
+  /** The lastSeen of the peer the last find() found (see foundAge). */
+  private foundSeen = 0;
   /** Total peers stored. */
   size = 0;
 
@@ -116,7 +118,11 @@ export class PeerPool {
     this.partials = grow(this.partials, torrentCapacity);
   }
 
-  /** The slot of the peer with endpoint `ep[epOff…]` in torrent `tid`, or -1. */
+  /**
+   * The slot of the peer with endpoint `ep[epOff…]` in torrent `tid`, or -1. When found, `foundSeen` is its lastSeen:
+   * read here, before the endpoints are compared, so that the two cache misses (separate arrays) overlap instead of
+   * following one another.
+   */
   find(tid: number, ep: Uint8Array, epOff: number): number {
     const mask = this.indexMask;
     let i = this.hasher.hashBytes(ep, epOff, this.stride, tid) & mask;
@@ -126,7 +132,10 @@ export class PeerPool {
       const slot = this.index[i];
       if (slot === EMPTY) return -1;
       // Tombstones (negative) and other torrents' slots fall outside [start, start + n).
-      if (slot - start >= 0 && slot - start < n && this.endpointEquals(slot, ep, epOff)) return slot;
+      if (slot - start >= 0 && slot - start < n) {
+        this.foundSeen = this.lastSeen[slot];
+        if (this.endpointEquals(slot, ep, epOff)) return slot;
+      }
       i = (i + 1) & mask;
     }
   }
@@ -225,6 +234,11 @@ export class PeerPool {
   /** Seconds since the peer in `slot` last announced, for ages below 2^16 s (the store sweeps far more often). */
   age(slot: number, now: number): number {
     return (now - this.lastSeen[slot]) & 0xffff;
+  }
+
+  /** age() of the peer the last find() found, from the time find() read. */
+  foundAge(now: number): number {
+    return (now - this.foundSeen) & 0xffff;
   }
 
   /** Removes every peer of `tid` not seen for more than `ttl` seconds; returns how many were removed. */

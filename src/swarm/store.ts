@@ -162,7 +162,7 @@ export class SwarmStore {
       slot = pool.insert(tid, endpoint, 0, uploadOnly, isPartial, now);
       publish = true;
     } else {
-      renewAge = pool.age(slot, now);
+      renewAge = pool.foundAge(now);
       const wasUploadOnly = slot - pool.blockStart[tid] >= pool.downloaders[tid];
       const wasPartial = (pool.flags[slot] & FLAG_PARTIAL) !== 0;
       slot = pool.update(tid, slot, uploadOnly, isPartial, now);
