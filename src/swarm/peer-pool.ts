@@ -88,6 +88,8 @@ export class PeerPool {
   private readonly scratch: Uint8Array;
   /** The lastSeen of the peer the last find() found (see foundAge). */
   private foundSeen = 0;
+  /** The flags of the peer the last find() found, as they were then. */
+  foundFlags = 0;
   /** Total peers stored. */
   size = 0;
 
@@ -119,9 +121,9 @@ export class PeerPool {
   }
 
   /**
-   * The slot of the peer with endpoint `ep[epOff…]` in torrent `tid`, or -1. When found, `foundSeen` is its lastSeen:
-   * read here, before the endpoints are compared, so that the two cache misses (separate arrays) overlap instead of
-   * following one another.
+   * The slot of the peer with endpoint `ep[epOff…]` in torrent `tid`, or -1. When found, foundAge() and `foundFlags`
+   * give its time and flags: read here, before the endpoints are compared, so that the three cache misses (separate
+   * arrays) overlap instead of following one another.
    */
   find(tid: number, ep: Uint8Array, epOff: number): number {
     const mask = this.indexMask;
@@ -134,6 +136,7 @@ export class PeerPool {
       // Tombstones (negative) and other torrents' slots fall outside [start, start + n).
       if (slot - start >= 0 && slot - start < n) {
         this.foundSeen = this.lastSeen[slot];
+        this.foundFlags = this.flags[slot];
         if (this.endpointEquals(slot, ep, epOff)) return slot;
       }
       i = (i + 1) & mask;

@@ -164,7 +164,7 @@ export class SwarmStore {
     } else {
       renewAge = pool.foundAge(now);
       const wasUploadOnly = slot - pool.blockStart[tid] >= pool.downloaders[tid];
-      const wasPartial = (pool.flags[slot] & FLAG_PARTIAL) !== 0;
+      const wasPartial = (pool.foundFlags & FLAG_PARTIAL) !== 0;
       slot = pool.update(tid, slot, uploadOnly, isPartial, now);
       publish = wasUploadOnly !== uploadOnly || wasPartial !== isPartial;
     }
