@@ -103,10 +103,10 @@ export function writeAnnounce(w: BencodeWriter, r: AnnounceReply, compact: boole
 }
 
 /**
- * The dictionary model of BEP 3, `ip` (text) and `port`, always without `peer id` (as if no_peer_id=1): peer ids are
- * not stored, which keeps a peer at a few bytes; clients check the id in the peer handshake, not from the tracker.
+ * The dictionary model of BEP 3, one per peer of `choice` (`addressLength` 4 or 16, then 2 bytes of port): `ip` (text)
+ * and `port`, always without `peer id` (as if no_peer_id=1): peer ids are not stored, which keeps a peer at a few
+ * bytes; clients check the id in the peer handshake, not from the tracker.
  */
-/** The non-compact form: a dictionary per peer of `choice` (`addressLength` 4 or 16, then 2 bytes of port). */
 function writePeerDicts(w: BencodeWriter, choice: PeerChoice, addressLength: number): void {
   const { endpoints: src, runs, runCount } = choice;
   const size = addressLength + 2;

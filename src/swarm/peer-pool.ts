@@ -7,7 +7,7 @@
 // seeders to seeders" a range choice, and a peer list a copy of stored compact bytes.
 //
 // Inside each part the order is random: a peer joins, or crosses the partition, at a random place of its part (the
-// peer there moves to the end). A peer list is then a window of consecutive candidates from a random one, which is a
+// peer there takes the place it came in at). A peer list is then a window of consecutive candidates from a random one, which is a
 // random sample of the swarm, not of the peers who joined together, and is copied in at most three runs of bytes.
 //
 // A peer is found by (torrent, endpoint) through one open-addressing index per family that maps to element slots.
