@@ -53,6 +53,14 @@ export interface PeerRuns {
 /** The most runs select() writes: a window that wraps around and is split by the requester's own slot. */
 export const MAX_RUNS = 3;
 
+/**
+ * Seconds from `seen` (a lastSeen: the clock modulo 2^16) to `now`, for ages below 2^16 s (the store sweeps far more
+ * often).
+ */
+function secondsSince(seen: number, now: number): number {
+  return (now - seen) & 0xffff;
+}
+
 export class PeerPool {
   /** Compact endpoint size: 6 (IPv4 + port) or 18 (IPv6 + port). */
   readonly stride: number;
@@ -234,14 +242,14 @@ export class PeerPool {
     this.fitIndex();
   }
 
-  /** Seconds since the peer in `slot` last announced, for ages below 2^16 s (the store sweeps far more often). */
+  /** Seconds since the peer in `slot` last announced. */
   age(slot: number, now: number): number {
-    return (now - this.lastSeen[slot]) & 0xffff;
+    return secondsSince(this.lastSeen[slot], now);
   }
 
   /** age() of the peer the last find() found, from the time find() read. */
   foundAge(now: number): number {
-    return (now - this.foundSeen) & 0xffff;
+    return secondsSince(this.foundSeen, now);
   }
 
   /** Removes every peer of `tid` not seen for more than `ttl` seconds; returns how many were removed. */
