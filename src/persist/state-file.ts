@@ -103,8 +103,8 @@ export async function encodeState(store: SwarmStore, clock: Pick<Clock, 'now'>):
     // The clock may have moved on since the walk began: ages are measured back to `savedClock`.
     const now = clock.now;
     const elapsed = now - savedClock;
-    const n4 = v4.count[tid];
-    const n6 = v6.count[tid];
+    const n4 = v4.countOf(tid);
+    const n6 = v6.countOf(tid);
     at = out.reserve(TORRENT_SIZE + n4 * PEER_SIZE[0] + n6 * PEER_SIZE[1]);
     const chunk = out.chunk;
     store.copyHash(tid, chunk, at);
@@ -115,9 +115,9 @@ export async function encodeState(store: SwarmStore, clock: Pick<Clock, 'now'>):
     at += TORRENT_SIZE;
     for (const pool of store.pools) {
       const stride = pool.stride;
-      const start = pool.blockStart[tid];
-      const n = pool.count[tid];
-      const downloaders = pool.downloaders[tid];
+      const start = pool.blockStartOf(tid);
+      const n = pool.countOf(tid);
+      const downloaders = pool.downloadersOf(tid);
       for (let i = 0; i < n; i++) {
         const slot = start + i;
         for (let b = 0; b < stride; b++) chunk[at + b] = pool.endpoints[slot * stride + b];

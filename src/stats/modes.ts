@@ -403,8 +403,8 @@ export async function tallySwarm(store: SwarmStore): Promise<SwarmTally> {
     s.torrents++;
     for (let family = FAMILY_V4; family <= FAMILY_V6; family++) {
       const pool = store.pools[family];
-      const leechers = pool.downloaders[tid] + pool.partials[tid];
-      s.familySeeders[family] += pool.count[tid] - leechers;
+      const leechers = pool.downloadersOf(tid) + pool.partialsOf(tid);
+      s.familySeeders[family] += pool.countOf(tid) - leechers;
       s.familyLeechers[family] += leechers;
     }
     return 0;
@@ -491,9 +491,9 @@ async function countNetworks(store: SwarmStore, family: number, bits: number): P
   const counts = new Map<number, number>();
   const divisor = 2 ** ((family === FAMILY_V4 ? 32 : 48) - bits);
   await forEachTorrent(store, (tid) => {
-    const n = pool.count[tid];
+    const n = pool.countOf(tid);
     const { endpoints, stride } = pool;
-    for (let slot = pool.blockStart[tid], end = slot + n; slot < end; slot++) {
+    for (let slot = pool.blockStartOf(tid), end = slot + n; slot < end; slot++) {
       const at = slot * stride;
       const high = family === FAMILY_V4 ? 0 : ((endpoints[at] << 8) | endpoints[at + 1]) * 2 ** 32;
       const low = family === FAMILY_V4 ? at : at + 2;

@@ -19,6 +19,7 @@
 
 import type { KeyedHasher } from './keyed-hash.ts';
 import { randomBelow } from './random.ts';
+import { POOL_COUNT, POOL_DOWNLOADERS, POOL_PARTIALS, POOL_START, RECORD_WORDS } from './torrent-records.ts';
 import { discard, grow } from './typed-array.ts';
 
 /** Element flags. */
@@ -77,15 +78,11 @@ export class PeerPool {
   private top = 0;
   private readonly freeBlocks: number[][] = [];
 
-  // Per-torrent block descriptors, indexed by torrent id.
-  blockStart: Int32Array;
-  private blockClass: Int8Array;
-  /** Peers in the torrent's block. */
-  count: Int32Array;
-  /** Downloaders: the first `downloaders` slots of the block. */
-  downloaders: Int32Array;
-  /** Partial seeds (inside the upload-only part). */
-  partials: Int32Array;
+  // Per-torrent block descriptors: four numbers in each torrent's record (see torrent-records.ts), from word
+  // `recordBase`; the block's size class, read only when a block is resized, has its own array.
+  private records: Int32Array = new Int32Array(0);
+  private readonly recordBase: number;
+  private blockClass = new Int8Array(0);
 
   // (torrent, endpoint) → slot.
   private index: Int32Array;
@@ -101,7 +98,7 @@ export class PeerPool {
   /** Total peers stored. */
   size = 0;
 
-  constructor(stride: number, hasher: KeyedHasher, torrentCapacity: number, capacity = 1024) {
+  constructor(stride: number, hasher: KeyedHasher, records: Int32Array, recordBase: number, capacity = 1024) {
     this.stride = stride;
     this.hasher = hasher;
     this.capacity = capacity;
@@ -109,23 +106,47 @@ export class PeerPool {
     this.endpointsBuffer = Buffer.from(this.endpoints.buffer);
     this.lastSeen = new Uint16Array(capacity);
     this.flags = new Uint8Array(capacity);
-    this.blockStart = new Int32Array(torrentCapacity).fill(NO_BLOCK);
-    this.blockClass = new Int8Array(torrentCapacity).fill(NO_BLOCK);
-    this.count = new Int32Array(torrentCapacity);
-    this.downloaders = new Int32Array(torrentCapacity);
-    this.partials = new Int32Array(torrentCapacity);
+    this.recordBase = recordBase;
+    this.attachRecords(records);
     this.index = new Int32Array(MIN_INDEX_SIZE).fill(EMPTY);
     this.indexMask = MIN_INDEX_SIZE - 1;
     this.scratch = new Uint8Array(stride);
   }
 
-  /** Grows the per-torrent descriptors; the store calls this when its torrent table grows. */
-  growTorrents(torrentCapacity: number): void {
-    this.blockStart = grow(this.blockStart, torrentCapacity, NO_BLOCK);
-    this.blockClass = grow(this.blockClass, torrentCapacity, NO_BLOCK);
-    this.count = grow(this.count, torrentCapacity);
-    this.downloaders = grow(this.downloaders, torrentCapacity);
-    this.partials = grow(this.partials, torrentCapacity);
+  /**
+   * Takes the store's records, new or grown (the old ones copied in): the torrents past those it knew get no block.
+   */
+  attachRecords(records: Int32Array): void {
+    const known = this.blockClass.length;
+    const capacity = records.length / RECORD_WORDS;
+    for (let tid = known; tid < capacity; tid++) records[this.at(tid) + POOL_START] = NO_BLOCK;
+    this.records = records;
+    this.blockClass = grow(this.blockClass, capacity, NO_BLOCK);
+  }
+
+  /** Where torrent `tid`'s block descriptor begins in `records`. */
+  private at(tid: number): number {
+    return tid * RECORD_WORDS + this.recordBase;
+  }
+
+  /** The first slot of torrent `tid`'s block (NO_BLOCK, -1, when it has none). */
+  blockStartOf(tid: number): number {
+    return this.records[this.at(tid) + POOL_START];
+  }
+
+  /** Peers of torrent `tid`. */
+  countOf(tid: number): number {
+    return this.records[this.at(tid) + POOL_COUNT];
+  }
+
+  /** Downloaders of torrent `tid`: the first slots of its block. */
+  downloadersOf(tid: number): number {
+    return this.records[this.at(tid) + POOL_DOWNLOADERS];
+  }
+
+  /** Partial seeds of torrent `tid`, inside the upload-only part. */
+  partialsOf(tid: number): number {
+    return this.records[this.at(tid) + POOL_PARTIALS];
   }
 
   /**
@@ -134,10 +155,11 @@ export class PeerPool {
    * arrays) overlap instead of following one another.
    */
   find(tid: number, ep: Uint8Array, epOff: number): number {
+    const at = this.at(tid);
     const mask = this.indexMask;
     let i = this.hasher.hashBytes(ep, epOff, this.stride, tid) & mask;
-    const start = this.blockStart[tid];
-    const n = this.count[tid];
+    const start = this.records[at + POOL_START];
+    const n = this.records[at + POOL_COUNT];
     for (;;) {
       const slot = this.index[i];
       if (slot === EMPTY) return -1;
@@ -153,25 +175,26 @@ export class PeerPool {
 
   /** Adds a peer (which must not be present) and returns its slot. */
   insert(tid: number, ep: Uint8Array, epOff: number, uploadOnly: boolean, partial: boolean, now: number): number {
+    const at = this.at(tid);
     this.fitIndex();
-    const n = this.count[tid];
-    if (this.blockStart[tid] === NO_BLOCK || n === BLOCK_SIZES[this.blockClass[tid]]) this.resize(tid, n + 1);
-    const start = this.blockStart[tid];
+    const n = this.records[at + POOL_COUNT];
+    if (this.records[at + POOL_START] === NO_BLOCK || n === BLOCK_SIZES[this.blockClass[tid]]) this.resize(tid, n + 1);
+    const start = this.records[at + POOL_START];
     let slot = start + n;
     if (!uploadOnly) {
-      const d = this.downloaders[tid];
+      const d = this.records[at + POOL_DOWNLOADERS];
       // Make room at the end of the downloader part by moving the first upload-only peer to the end.
       if (d < n) this.move(tid, start + d, slot);
       slot = start + d;
-      this.downloaders[tid] = d + 1;
+      this.records[at + POOL_DOWNLOADERS] = d + 1;
     }
-    this.count[tid] = n + 1;
+    this.records[at + POOL_COUNT] = n + 1;
     this.size++;
     const s = this.stride;
     for (let b = 0; b < s; b++) this.endpoints[slot * s + b] = ep[epOff + b];
     this.lastSeen[slot] = now;
     this.flags[slot] = partial ? FLAG_PARTIAL : 0;
-    if (partial) this.partials[tid]++;
+    if (partial) this.records[at + POOL_PARTIALS]++;
     this.indexAdd(tid, slot);
     return this.shuffleIn(tid, slot);
   }
@@ -182,36 +205,38 @@ export class PeerPool {
    * and go. Returns the peer's new slot.
    */
   private shuffleIn(tid: number, slot: number): number {
-    const start = this.blockStart[tid];
-    const d = this.downloaders[tid];
+    const at = this.at(tid);
+    const start = this.records[at + POOL_START];
+    const d = this.records[at + POOL_DOWNLOADERS];
     const isDownloader = slot - start < d;
     const first = isDownloader ? start : start + d;
-    const other = first + randomBelow(isDownloader ? d : this.count[tid] - d);
+    const other = first + randomBelow(isDownloader ? d : this.records[at + POOL_COUNT] - d);
     this.swap(tid, slot, other);
     return other;
   }
 
   /** Records a re-announce: refreshes its time, moves the peer between downloaders and upload-only. */
   update(tid: number, slot: number, uploadOnly: boolean, partial: boolean, now: number): number {
+    const at = this.at(tid);
     this.lastSeen[slot] = now;
     const wasPartial = (this.flags[slot] & FLAG_PARTIAL) !== 0;
     if (wasPartial !== partial) {
       this.flags[slot] ^= FLAG_PARTIAL;
-      this.partials[tid] += partial ? 1 : -1;
+      this.records[at + POOL_PARTIALS] += partial ? 1 : -1;
     }
-    const start = this.blockStart[tid];
-    const d = this.downloaders[tid];
+    const start = this.records[at + POOL_START];
+    const d = this.records[at + POOL_DOWNLOADERS];
     const isDownloader = slot - start < d;
     if (uploadOnly && isDownloader) {
       // To the boundary, which becomes the first upload-only slot, then to a random place among the upload-only.
       this.swap(tid, slot, start + d - 1);
-      this.downloaders[tid] = d - 1;
+      this.records[at + POOL_DOWNLOADERS] = d - 1;
       return this.shuffleIn(tid, start + d - 1);
     }
     if (!uploadOnly && !isDownloader) {
       // To the boundary, which becomes the last downloader slot, then to a random place among the downloaders.
       this.swap(tid, slot, start + d);
-      this.downloaders[tid] = d + 1;
+      this.records[at + POOL_DOWNLOADERS] = d + 1;
       return this.shuffleIn(tid, start + d);
     }
     return slot;
@@ -219,22 +244,23 @@ export class PeerPool {
 
   /** Removes the peer in `slot` of torrent `tid`. */
   remove(tid: number, slot: number): void {
+    const at = this.at(tid);
     this.indexDelete(tid, slot);
-    if (this.flags[slot] & FLAG_PARTIAL) this.partials[tid]--;
-    const start = this.blockStart[tid];
-    const last = start + this.count[tid] - 1;
-    const d = this.downloaders[tid];
+    if (this.flags[slot] & FLAG_PARTIAL) this.records[at + POOL_PARTIALS]--;
+    const start = this.records[at + POOL_START];
+    const last = start + this.records[at + POOL_COUNT] - 1;
+    const d = this.records[at + POOL_DOWNLOADERS];
     if (slot - start < d) {
       // Fill the hole with the last downloader, and that one's place with the last upload-only peer.
       const lastDownloader = start + d - 1;
       if (slot !== lastDownloader) this.move(tid, lastDownloader, slot);
       if (lastDownloader !== last) this.move(tid, last, lastDownloader);
-      this.downloaders[tid] = d - 1;
+      this.records[at + POOL_DOWNLOADERS] = d - 1;
     } else if (slot !== last) {
       this.move(tid, last, slot);
     }
-    const n = this.count[tid] - 1;
-    this.count[tid] = n;
+    const n = this.records[at + POOL_COUNT] - 1;
+    this.records[at + POOL_COUNT] = n;
     this.size--;
     // Shrink when three quarters empty, to a block twice the size needed, so add/remove at the edge does not thrash.
     if (n === 0) this.freeBlock(tid);
@@ -254,10 +280,11 @@ export class PeerPool {
 
   /** Removes every peer of `tid` not seen for more than `ttl` seconds; returns how many were removed. */
   expire(tid: number, now: number, ttl: number): number {
+    const at = this.at(tid);
     let removed = 0;
     // Backwards: a removal only moves peers from higher slots, which were already checked.
-    for (let i = this.count[tid] - 1; i >= 0; i--) {
-      const slot = this.blockStart[tid] + i;
+    for (let i = this.records[at + POOL_COUNT] - 1; i >= 0; i--) {
+      const slot = this.records[at + POOL_START] + i;
       if (this.age(slot, now) > ttl) {
         this.remove(tid, slot);
         removed++;
@@ -274,11 +301,12 @@ export class PeerPool {
    * cache lines touched than by peers picked one by one all over the block.
    */
   select(tid: number, downloadersOnly: boolean, exclude: number, want: number, out: PeerRuns): void {
+    const at = this.at(tid);
     out.runCount = 0;
     out.count = 0;
-    const start = this.blockStart[tid];
+    const start = this.records[at + POOL_START];
     if (start === NO_BLOCK || want <= 0) return;
-    const range = downloadersOnly ? this.downloaders[tid] : this.count[tid];
+    const range = downloadersOnly ? this.records[at + POOL_DOWNLOADERS] : this.records[at + POOL_COUNT];
     const skip = exclude - start; // position to leave out, if inside the range
     // Candidate c is at position c below the requester's and c + 1 from it on.
     const skipAt = skip >= 0 && skip < range ? skip : range;
@@ -371,10 +399,10 @@ export class PeerPool {
     this.indexMask = size - 1;
     this.indexTombstones = 0;
     const mask = this.indexMask;
-    for (let tid = 0; tid < this.blockStart.length; tid++) {
-      const start = this.blockStart[tid];
+    for (let tid = 0; tid < this.blockClass.length; tid++) {
+      const start = this.records[this.at(tid) + POOL_START];
       if (start === NO_BLOCK) continue;
-      for (let slot = start; slot < start + this.count[tid]; slot++) {
+      for (let slot = start; slot < start + this.records[this.at(tid) + POOL_COUNT]; slot++) {
         let i = this.homeOf(tid, slot);
         while (this.index[i] !== EMPTY) i = (i + 1) & mask;
         this.index[i] = slot;
@@ -415,9 +443,10 @@ export class PeerPool {
 
   /** Moves torrent `tid` into a block of the smallest class that holds `needed` peers. */
   private resize(tid: number, needed: number): void {
+    const at = this.at(tid);
     let cls = 0;
     while (BLOCK_SIZES[cls] < needed) cls++;
-    const oldStart = this.blockStart[tid];
+    const oldStart = this.records[at + POOL_START];
     const oldClass = this.blockClass[tid];
     if (oldStart !== NO_BLOCK && oldStart + BLOCK_SIZES[oldClass] === this.top && cls > oldClass) {
       // The last block of the arena grows in place.
@@ -427,19 +456,20 @@ export class PeerPool {
       return;
     }
     const newStart = this.allocBlock(cls);
-    const n = this.count[tid];
+    const n = this.records[at + POOL_COUNT];
     for (let i = 0; i < n; i++) this.move(tid, oldStart + i, newStart + i);
-    this.blockStart[tid] = newStart;
+    this.records[at + POOL_START] = newStart;
     this.blockClass[tid] = cls;
     if (oldStart !== NO_BLOCK) this.release(oldStart, oldClass);
   }
 
   private freeBlock(tid: number): void {
-    this.release(this.blockStart[tid], this.blockClass[tid]);
-    this.blockStart[tid] = NO_BLOCK;
+    const at = this.at(tid);
+    this.release(this.records[at + POOL_START], this.blockClass[tid]);
+    this.records[at + POOL_START] = NO_BLOCK;
     this.blockClass[tid] = NO_BLOCK;
-    this.downloaders[tid] = 0;
-    this.partials[tid] = 0;
+    this.records[at + POOL_DOWNLOADERS] = 0;
+    this.records[at + POOL_PARTIALS] = 0;
   }
 
   private allocBlock(cls: number): number {

@@ -1,11 +1,20 @@
 // The swarm store: torrents, their peers, counters, selection and expiry. Synchronous, no I/O, no protocols.
 //
-// A torrent is a small integer id into parallel typed arrays; the info hash → id map is an open-addressing table
-// keyed with a per-process secret. Peers live in one PeerPool per address family (see peer-pool.ts). A peer is its
-// address and port: the same endpoint announcing over HTTP and UDP is one peer.
+// A torrent is a small integer id into one array of fixed-size records (torrent-records.ts), which hold its info hash,
+// times, counter and both pools' block descriptors; the info hash → id map is an open-addressing table keyed with a
+// per-process secret. Peers live in one PeerPool per address family (see peer-pool.ts). A peer is its address and
+// port: the same endpoint announcing over HTTP and UDP is one peer.
 
 import { KeyedHasher } from './keyed-hash.ts';
 import { EPOCH_SHIFT, FLAG_COMPLETED, FLAG_PARTIAL, PeerPool, STATE_FLAGS } from './peer-pool.ts';
+import {
+  R_DOWNLOADED,
+  R_LAST_ACTIVE,
+  R_LAST_SWEPT,
+  RECORD_BYTES,
+  RECORD_POOL,
+  RECORD_WORDS,
+} from './torrent-records.ts';
 import { discard, grow } from './typed-array.ts';
 
 export const FAMILY_V4 = 0;
@@ -54,13 +63,11 @@ export class SwarmStore {
   /** How stale a torrent's last sweep may be before touching it sweeps it again. */
   readonly sweepEvery: number;
 
-  // Per-torrent arrays, indexed by torrent id.
-  private hashes: Uint8Array;
+  /** Per-torrent records, RECORD_WORDS words per torrent id (torrent-records.ts), shared with the pools. */
+  private records: Int32Array;
+  /** The same records as bytes, for the info hashes. */
+  private recordBytes: Uint8Array;
   private alive: Uint8Array;
-  private downloadedCount: Uint32Array;
-  private lastSwept: Uint32Array;
-  /** When the torrent last had an announce (or was restored): the clock's seconds, negative before its origin. */
-  private lastActiveAt: Int32Array;
   private capacity: number;
   private readonly freeIds: number[] = [];
   private nextId = 0;
@@ -88,14 +95,15 @@ export class SwarmStore {
     this.sweepEvery = Math.max(1, Math.min(60, Math.floor(options.peerTtl / 4)));
     this.publishEvery = Math.max(1, Math.floor(options.peerTtl / 8));
     this.capacity = capacity;
-    this.hashes = new Uint8Array(capacity * HASH_SIZE);
+    this.records = new Int32Array(capacity * RECORD_WORDS);
+    this.recordBytes = new Uint8Array(this.records.buffer);
     this.alive = new Uint8Array(capacity);
-    this.downloadedCount = new Uint32Array(capacity);
-    this.lastSwept = new Uint32Array(capacity);
-    this.lastActiveAt = new Int32Array(capacity);
     this.table = new Int32Array(MIN_TABLE).fill(EMPTY);
     this.tableMask = MIN_TABLE - 1;
-    this.pools = [new PeerPool(6, this.hasher, capacity), new PeerPool(18, this.hasher, capacity)];
+    this.pools = [
+      new PeerPool(6, this.hasher, this.records, RECORD_POOL[0]),
+      new PeerPool(18, this.hasher, this.records, RECORD_POOL[1]),
+    ];
   }
 
   /** Peers stored, both families. */
@@ -140,7 +148,7 @@ export class SwarmStore {
     let tid = this.find(hash, 0);
     if (tid < 0) tid = this.create(hash, now);
     else this.maybeSweep(tid, now);
-    this.lastActiveAt[tid] = now;
+    this.records[tid * RECORD_WORDS + R_LAST_ACTIVE] = now;
     const pool = this.pools[family];
     const uploadOnly = seeder || partial;
     const isPartial = partial && !seeder;
@@ -150,7 +158,7 @@ export class SwarmStore {
     const outcome = this.outcome;
     outcome.torrent = tid;
     outcome.stored = true;
-    if (slot < 0 && this.pools[0].count[tid] + this.pools[1].count[tid] >= peerCap) {
+    if (slot < 0 && this.pools[0].countOf(tid) + this.pools[1].countOf(tid) >= peerCap) {
       outcome.slot = -1;
       outcome.publish = false;
       outcome.renewAge = -1;
@@ -163,7 +171,7 @@ export class SwarmStore {
       publish = true;
     } else {
       renewAge = pool.foundAge(now);
-      const wasUploadOnly = slot - pool.blockStart[tid] >= pool.downloaders[tid];
+      const wasUploadOnly = slot - pool.blockStartOf(tid) >= pool.downloadersOf(tid);
       const wasPartial = (pool.foundFlags & FLAG_PARTIAL) !== 0;
       slot = pool.update(tid, slot, uploadOnly, isPartial, now);
       publish = wasUploadOnly !== uploadOnly || wasPartial !== isPartial;
@@ -171,7 +179,7 @@ export class SwarmStore {
     const countsCompleted = completed && seeder && (pool.flags[slot] & FLAG_COMPLETED) === 0;
     if (countsCompleted) {
       pool.flags[slot] |= FLAG_COMPLETED;
-      this.downloadedCount[tid]++;
+      this.records[tid * RECORD_WORDS + R_DOWNLOADED]++;
       publish = true;
     }
     // Six bits of epoch wrap after 8 TTLs, by when a peer not heard of has long expired.
@@ -195,8 +203,8 @@ export class SwarmStore {
   restoreTorrent(hash: Uint8Array, off: number, downloaded: number, lastActive: number, now: number): number {
     let tid = this.find(hash, off);
     if (tid < 0) tid = this.create(hash.subarray(off, off + HASH_SIZE), now);
-    this.downloadedCount[tid] = downloaded;
-    this.lastActiveAt[tid] = lastActive;
+    this.records[tid * RECORD_WORDS + R_DOWNLOADED] = downloaded;
+    this.records[tid * RECORD_WORDS + R_LAST_ACTIVE] = lastActive;
     return tid;
   }
 
@@ -223,7 +231,7 @@ export class SwarmStore {
 
   /** When torrent `tid` last had an announce: clock seconds (negative: before the clock's origin). */
   lastActive(tid: number): number {
-    return this.lastActiveAt[tid];
+    return this.records[tid * RECORD_WORDS + R_LAST_ACTIVE];
   }
 
   /** Removes the peer at `endpoint` from the torrent (event=stopped); returns the torrent id or -1 if it is gone. */
@@ -248,28 +256,35 @@ export class SwarmStore {
   /** Seeders (left = 0), both families. */
   complete(tid: number): number {
     const [a, b] = this.pools;
-    return a.count[tid] - a.downloaders[tid] - a.partials[tid] + b.count[tid] - b.downloaders[tid] - b.partials[tid];
+    return (
+      a.countOf(tid) -
+      a.downloadersOf(tid) -
+      a.partialsOf(tid) +
+      b.countOf(tid) -
+      b.downloadersOf(tid) -
+      b.partialsOf(tid)
+    );
   }
 
   /** Everyone else: downloaders and partial seeds. */
   incomplete(tid: number): number {
     const [a, b] = this.pools;
-    return a.downloaders[tid] + a.partials[tid] + b.downloaders[tid] + b.partials[tid];
+    return a.downloadersOf(tid) + a.partialsOf(tid) + b.downloadersOf(tid) + b.partialsOf(tid);
   }
 
   /** BEP 21: active downloaders, partial seeds left out. */
   downloaders(tid: number): number {
-    return this.pools[0].downloaders[tid] + this.pools[1].downloaders[tid];
+    return this.pools[0].downloadersOf(tid) + this.pools[1].downloadersOf(tid);
   }
 
   /** Completed events counted. */
   downloaded(tid: number): number {
-    return this.downloadedCount[tid];
+    return this.records[tid * RECORD_WORDS + R_DOWNLOADED] >>> 0;
   }
 
   /** Copies torrent `tid`'s info hash to `dst` at `off`. */
   copyHash(tid: number, dst: Uint8Array, off: number): void {
-    dst.set(this.hashes.subarray(tid * HASH_SIZE, tid * HASH_SIZE + HASH_SIZE), off);
+    dst.set(this.recordBytes.subarray(tid * RECORD_BYTES, tid * RECORD_BYTES + HASH_SIZE), off);
   }
 
   /** True while `tid` names a live torrent (ids are reused after a torrent is dropped). */
@@ -298,18 +313,20 @@ export class SwarmStore {
   }
 
   private maybeSweep(tid: number, now: number): void {
-    if (now - this.lastSwept[tid] < this.sweepEvery) return;
-    this.lastSwept[tid] = now;
+    const at = tid * RECORD_WORDS + R_LAST_SWEPT;
+    if (now - this.records[at] < this.sweepEvery) return;
+    this.records[at] = now;
     this.pools[0].expire(tid, now, this.peerTtl);
     this.pools[1].expire(tid, now, this.peerTtl);
   }
 
   private dropIfEmpty(tid: number, now: number): boolean {
-    if (this.pools[0].count[tid] !== 0 || this.pools[1].count[tid] !== 0) return false;
-    if (this.downloadedCount[tid] > 0 && now - this.lastActiveAt[tid] < this.torrentTtl) return false;
+    if (this.pools[0].countOf(tid) !== 0 || this.pools[1].countOf(tid) !== 0) return false;
+    const at = tid * RECORD_WORDS;
+    if (this.records[at + R_DOWNLOADED] !== 0 && now - this.records[at + R_LAST_ACTIVE] < this.torrentTtl) return false;
     this.tableDelete(tid);
     this.alive[tid] = 0;
-    this.downloadedCount[tid] = 0;
+    this.records[at + R_DOWNLOADED] = 0;
     this.freeIds.push(tid);
     this.torrents--;
     return true;
@@ -321,11 +338,12 @@ export class SwarmStore {
       if (this.nextId === this.capacity) this.grow();
       tid = this.nextId++;
     }
-    this.hashes.set(hash.subarray(0, HASH_SIZE), tid * HASH_SIZE);
+    const at = tid * RECORD_WORDS;
+    this.recordBytes.set(hash.subarray(0, HASH_SIZE), at * 4);
     this.alive[tid] = 1;
-    this.downloadedCount[tid] = 0;
-    this.lastSwept[tid] = now;
-    this.lastActiveAt[tid] = now;
+    this.records[at + R_DOWNLOADED] = 0;
+    this.records[at + R_LAST_SWEPT] = now;
+    this.records[at + R_LAST_ACTIVE] = now;
     this.torrents++;
     this.tableAdd(tid);
     return tid;
@@ -334,24 +352,22 @@ export class SwarmStore {
   private grow(): void {
     // By half, as the peer arrays grow: doubling would leave up to half of every per-torrent array unused.
     const capacity = Math.ceil(this.capacity * 1.5);
-    this.hashes = grow(this.hashes, capacity * HASH_SIZE);
+    this.records = grow(this.records, capacity * RECORD_WORDS);
+    this.recordBytes = new Uint8Array(this.records.buffer);
     this.alive = grow(this.alive, capacity);
-    this.downloadedCount = grow(this.downloadedCount, capacity);
-    this.lastSwept = grow(this.lastSwept, capacity);
-    this.lastActiveAt = grow(this.lastActiveAt, capacity);
-    this.pools[0].growTorrents(capacity);
-    this.pools[1].growTorrents(capacity);
+    this.pools[0].attachRecords(this.records);
+    this.pools[1].attachRecords(this.records);
     this.capacity = capacity;
   }
 
   private hashEquals(tid: number, hash: Uint8Array, off: number): boolean {
-    const at = tid * HASH_SIZE;
-    for (let b = 0; b < HASH_SIZE; b++) if (this.hashes[at + b] !== hash[off + b]) return false;
+    const at = tid * RECORD_BYTES;
+    for (let b = 0; b < HASH_SIZE; b++) if (this.recordBytes[at + b] !== hash[off + b]) return false;
     return true;
   }
 
   private homeOf(tid: number): number {
-    return this.hasher.hashBytes(this.hashes, tid * HASH_SIZE, HASH_SIZE, 0) & this.tableMask;
+    return this.hasher.hashBytes(this.recordBytes, tid * RECORD_BYTES, HASH_SIZE, 0) & this.tableMask;
   }
 
   private tableAdd(tid: number): void {

@@ -296,7 +296,7 @@ export class Tracker {
    */
   private candidates(tid: number, f: number, family: number, self: number, uploadOnly: boolean): number {
     const pool = this.store.pools[f];
-    const n = uploadOnly ? pool.downloaders[tid] : pool.count[tid];
+    const n = uploadOnly ? pool.downloadersOf(tid) : pool.countOf(tid);
     return f === family && self >= 0 && n > 0 && !uploadOnly ? n - 1 : n;
   }
 

@@ -70,9 +70,11 @@ function checkStore(store: SwarmStore): void {
   for (let tid = 0; tid < store.idLimit; tid++) {
     if (!store.isAlive(tid)) continue;
     for (const pool of store.pools) {
-      const n = pool.count[tid];
+      const n = pool.countOf(tid);
       assert.ok(
-        pool.downloaders[tid] >= 0 && pool.partials[tid] >= 0 && pool.downloaders[tid] + pool.partials[tid] <= n,
+        pool.downloadersOf(tid) >= 0 &&
+          pool.partialsOf(tid) >= 0 &&
+          pool.downloadersOf(tid) + pool.partialsOf(tid) <= n,
       );
       peers += n;
     }

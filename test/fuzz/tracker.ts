@@ -189,15 +189,15 @@ export function swarmFingerprint(store: SwarmStore): Map<string, string> {
     store.copyHash(tid, hash, 0);
     const parts = [`downloaded ${store.downloaded(tid)} active ${store.lastActive(tid)}`];
     for (const pool of store.pools) {
-      const start = pool.blockStart[tid];
-      const n = pool.count[tid];
-      parts.push(`${n} peers, ${pool.downloaders[tid]} downloading, ${pool.partials[tid]} partial`);
+      const start = pool.blockStartOf(tid);
+      const n = pool.countOf(tid);
+      parts.push(`${n} peers, ${pool.downloadersOf(tid)} downloading, ${pool.partialsOf(tid)} partial`);
       const peers: string[] = [];
       for (let slot = start; slot < start + n; slot++) {
         const endpoint = Buffer.from(pool.endpoints.subarray(slot * pool.stride, (slot + 1) * pool.stride));
         peers.push(`${endpoint.toString('hex')} seen ${pool.lastSeen[slot]} flags ${pool.flags[slot]}`);
       }
-      const downloaders = pool.downloaders[tid];
+      const downloaders = pool.downloadersOf(tid);
       parts.push(...peers.slice(0, downloaders).sort(), ...peers.slice(downloaders).sort());
     }
     torrents.set(hash.toString('hex'), parts.join('; '));

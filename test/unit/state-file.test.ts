@@ -37,13 +37,13 @@ function view(store: SwarmStore, now: number): Map<string, TorrentView> {
     store.copyHash(tid, hash, 0);
     const peers = new Map<string, PeerView>();
     store.pools.forEach((pool, family) => {
-      const start = pool.blockStart[tid];
-      for (let i = 0; i < pool.count[tid]; i++) {
+      const start = pool.blockStartOf(tid);
+      for (let i = 0; i < pool.countOf(tid); i++) {
         const slot = start + i;
         const ep = Buffer.from(pool.endpoints.subarray(slot * pool.stride, (slot + 1) * pool.stride));
         const partial = (pool.flags[slot] & FLAG_PARTIAL) !== 0;
         peers.set(`${family}/${ep.toString('hex')}`, {
-          seeder: i >= pool.downloaders[tid] && !partial,
+          seeder: i >= pool.downloadersOf(tid) && !partial,
           partial,
           completed: (pool.flags[slot] & FLAG_COMPLETED) !== 0,
           age: pool.age(slot, now),
@@ -343,7 +343,7 @@ test('peers older than the TTL by restore time are dropped, and the time the tra
   const later = new SwarmStore({ peerTtl: 150 });
   assert.deepEqual(restoreState(d, later, { now: 1 }, all, 150), { torrents: 1, peers: 1, refused: 0, expired: 2 });
   const tid = later.find(hashOf(1), 0);
-  assert.equal(later.pools[FAMILY_V4].age(later.pools[FAMILY_V4].blockStart[tid], 1), 70);
+  assert.equal(later.pools[FAMILY_V4].age(later.pools[FAMILY_V4].blockStartOf(tid), 1), 70);
   assert.equal(1 - later.lastActive(tid), 70, 'the torrent was last active 10 s before the save');
 
   wall -= 3_600_000; // the wall clock went back: no time passed

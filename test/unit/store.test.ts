@@ -241,7 +241,7 @@ function swarmOf(peers: number): { store: SwarmStore; tid: number } {
 test('selection: every candidate as likely as any other, never the requester, and the sets vary', () => {
   const { store, tid } = swarmOf(101);
   const pool = store.pools[FAMILY_V4];
-  const start = pool.blockStart[tid];
+  const start = pool.blockStartOf(tid);
   const requester = start + 40;
   const out = runsOf();
   const picked = new Map<number, number>();
