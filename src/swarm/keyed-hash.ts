@@ -25,6 +25,13 @@ export class KeyedHasher {
     }
     return finish(h ^ length);
   }
+
+  /** Hashes the 32-bit words `src[offset…offset+count)`, mixed with the number `extra`. */
+  hashWords(src: Int32Array, offset: number, count: number, extra: number): number {
+    let h = this.seed ^ Math.imul(extra, 0x9e3779b1);
+    for (let k = 0; k < count; k++) h = round(h, src[offset + k]);
+    return finish(h ^ (count * 4));
+  }
 }
 
 function round(h: number, w: number): number {

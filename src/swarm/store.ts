@@ -7,20 +7,20 @@
 
 import { KeyedHasher } from './keyed-hash.ts';
 import { EPOCH_SHIFT, FLAG_COMPLETED, FLAG_PARTIAL, PeerPool, STATE_FLAGS } from './peer-pool.ts';
-import {
-  R_DOWNLOADED,
-  R_LAST_ACTIVE,
-  R_LAST_SWEPT,
-  RECORD_BYTES,
-  RECORD_POOL,
-  RECORD_WORDS,
-} from './torrent-records.ts';
+import { R_DOWNLOADED, R_LAST_ACTIVE, R_LAST_SWEPT, RECORD_POOL, RECORD_WORDS } from './torrent-records.ts';
 import { discard, grow } from './typed-array.ts';
 
 export const FAMILY_V4 = 0;
 export const FAMILY_V6 = 1;
 export const ENDPOINT_SIZE = [6, 18] as const;
 export const HASH_SIZE = 20;
+/** An info hash in a record: five 32-bit words, each of four bytes of the hash, the first byte lowest. */
+const HASH_WORDS = HASH_SIZE / 4;
+
+/** The four bytes of `src` from `at` as one word, the first byte lowest (as records hold info hashes). */
+function wordAt(src: Uint8Array, at: number): number {
+  return src[at] | (src[at + 1] << 8) | (src[at + 2] << 16) | (src[at + 3] << 24);
+}
 
 const EMPTY = -1;
 const MIN_TABLE = 1024;
@@ -65,8 +65,8 @@ export class SwarmStore {
 
   /** Per-torrent records, RECORD_WORDS words per torrent id (torrent-records.ts), shared with the pools. */
   private records: Int32Array;
-  /** The same records as bytes, for the info hashes. */
-  private recordBytes: Uint8Array;
+  /** The info hash looked for by find(), as the words a record holds it in. */
+  private readonly wanted = new Int32Array(HASH_WORDS);
   private alive: Uint8Array;
   private capacity: number;
   private readonly freeIds: number[] = [];
@@ -96,7 +96,6 @@ export class SwarmStore {
     this.publishEvery = Math.max(1, Math.floor(options.peerTtl / 8));
     this.capacity = capacity;
     this.records = new Int32Array(capacity * RECORD_WORDS);
-    this.recordBytes = new Uint8Array(this.records.buffer);
     this.alive = new Uint8Array(capacity);
     this.table = new Int32Array(MIN_TABLE).fill(EMPTY);
     this.tableMask = MIN_TABLE - 1;
@@ -113,12 +112,14 @@ export class SwarmStore {
 
   /** The torrent id of `hash[off…off+20]`, or -1. */
   find(hash: Uint8Array, off: number): number {
+    const wanted = this.wanted;
+    for (let k = 0; k < HASH_WORDS; k++) wanted[k] = wordAt(hash, off + 4 * k);
     const mask = this.tableMask;
-    let i = this.hasher.hashBytes(hash, off, HASH_SIZE, 0) & mask;
+    let i = this.hasher.hashWords(wanted, 0, HASH_WORDS, 0) & mask;
     for (;;) {
       const id = this.table[i];
       if (id === EMPTY) return -1;
-      if (this.hashEquals(id, hash, off)) return id;
+      if (this.hashEquals(id, wanted)) return id;
       i = (i + 1) & mask;
     }
   }
@@ -284,7 +285,14 @@ export class SwarmStore {
 
   /** Copies torrent `tid`'s info hash to `dst` at `off`. */
   copyHash(tid: number, dst: Uint8Array, off: number): void {
-    dst.set(this.recordBytes.subarray(tid * RECORD_BYTES, tid * RECORD_BYTES + HASH_SIZE), off);
+    for (let k = 0; k < HASH_WORDS; k++) {
+      const w = this.records[tid * RECORD_WORDS + k];
+      const at = off + 4 * k;
+      dst[at] = w;
+      dst[at + 1] = w >> 8;
+      dst[at + 2] = w >> 16;
+      dst[at + 3] = w >> 24;
+    }
   }
 
   /** True while `tid` names a live torrent (ids are reused after a torrent is dropped). */
@@ -339,7 +347,7 @@ export class SwarmStore {
       tid = this.nextId++;
     }
     const at = tid * RECORD_WORDS;
-    this.recordBytes.set(hash.subarray(0, HASH_SIZE), at * 4);
+    for (let k = 0; k < HASH_WORDS; k++) this.records[at + k] = wordAt(hash, 4 * k);
     this.alive[tid] = 1;
     this.records[at + R_DOWNLOADED] = 0;
     this.records[at + R_LAST_SWEPT] = now;
@@ -353,21 +361,20 @@ export class SwarmStore {
     // By half, as the peer arrays grow: doubling would leave up to half of every per-torrent array unused.
     const capacity = Math.ceil(this.capacity * 1.5);
     this.records = grow(this.records, capacity * RECORD_WORDS);
-    this.recordBytes = new Uint8Array(this.records.buffer);
     this.alive = grow(this.alive, capacity);
     this.pools[0].attachRecords(this.records);
     this.pools[1].attachRecords(this.records);
     this.capacity = capacity;
   }
 
-  private hashEquals(tid: number, hash: Uint8Array, off: number): boolean {
-    const at = tid * RECORD_BYTES;
-    for (let b = 0; b < HASH_SIZE; b++) if (this.recordBytes[at + b] !== hash[off + b]) return false;
+  private hashEquals(tid: number, wanted: Int32Array): boolean {
+    const at = tid * RECORD_WORDS;
+    for (let k = 0; k < HASH_WORDS; k++) if (this.records[at + k] !== wanted[k]) return false;
     return true;
   }
 
   private homeOf(tid: number): number {
-    return this.hasher.hashBytes(this.recordBytes, tid * RECORD_BYTES, HASH_SIZE, 0) & this.tableMask;
+    return this.hasher.hashWords(this.records, tid * RECORD_WORDS, HASH_WORDS, 0) & this.tableMask;
   }
 
   private tableAdd(tid: number): void {

@@ -4,7 +4,7 @@
 // instead of from a line of each of a dozen arrays; a scrape of many torrents reads a record for each.
 //
 // Words of a record:
-//   0-4    the info hash (20 bytes, as received)
+//   0-4    the info hash: each word four of its bytes, the first byte lowest
 //   5      when the torrent last had an announce: clock seconds, negative before the clock's origin
 //   6      completed downloads counted (unsigned)
 //   7      when the torrent was last swept: clock seconds
@@ -12,7 +12,6 @@
 //   12-15  the IPv6 pool's
 
 export const RECORD_WORDS = 16;
-export const RECORD_BYTES = RECORD_WORDS * 4;
 export const R_LAST_ACTIVE = 5;
 export const R_DOWNLOADED = 6;
 export const R_LAST_SWEPT = 7;
