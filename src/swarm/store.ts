@@ -7,7 +7,7 @@
 
 import { KeyedHasher } from './keyed-hash.ts';
 import { EPOCH_SHIFT, FLAG_COMPLETED, FLAG_PARTIAL, PeerPool, STATE_FLAGS } from './peer-pool.ts';
-import { R_DOWNLOADED, R_LAST_ACTIVE, R_LAST_SWEPT, RECORD_POOL, RECORD_WORDS } from './torrent-records.ts';
+import { R_DOWNLOADED, R_HASH, R_LAST_ACTIVE, R_LAST_SWEPT, RECORD_POOL, RECORD_WORDS } from './torrent-records.ts';
 import { discard, grow } from './typed-array.ts';
 
 export const FAMILY_V4 = 0;
@@ -286,7 +286,7 @@ export class SwarmStore {
   /** Copies torrent `tid`'s info hash to `dst` at `off`. */
   copyHash(tid: number, dst: Uint8Array, off: number): void {
     for (let k = 0; k < HASH_WORDS; k++) {
-      const w = this.records[tid * RECORD_WORDS + k];
+      const w = this.records[tid * RECORD_WORDS + R_HASH + k];
       const at = off + 4 * k;
       dst[at] = w;
       dst[at + 1] = w >> 8;
@@ -347,7 +347,7 @@ export class SwarmStore {
       tid = this.nextId++;
     }
     const at = tid * RECORD_WORDS;
-    for (let k = 0; k < HASH_WORDS; k++) this.records[at + k] = wordAt(hash, 4 * k);
+    for (let k = 0; k < HASH_WORDS; k++) this.records[at + R_HASH + k] = wordAt(hash, 4 * k);
     this.alive[tid] = 1;
     this.records[at + R_DOWNLOADED] = 0;
     this.records[at + R_LAST_SWEPT] = now;
@@ -369,12 +369,12 @@ export class SwarmStore {
 
   private hashEquals(tid: number, wanted: Int32Array): boolean {
     const at = tid * RECORD_WORDS;
-    for (let k = 0; k < HASH_WORDS; k++) if (this.records[at + k] !== wanted[k]) return false;
+    for (let k = 0; k < HASH_WORDS; k++) if (this.records[at + R_HASH + k] !== wanted[k]) return false;
     return true;
   }
 
   private homeOf(tid: number): number {
-    return this.hasher.hashWords(this.records, tid * RECORD_WORDS, HASH_WORDS, 0) & this.tableMask;
+    return this.hasher.hashWords(this.records, tid * RECORD_WORDS + R_HASH, HASH_WORDS, 0) & this.tableMask;
   }
 
   private tableAdd(tid: number): void {

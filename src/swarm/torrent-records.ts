@@ -12,6 +12,7 @@
 //   12-15  the IPv6 pool's
 
 export const RECORD_WORDS = 16;
+export const R_HASH = 0;
 export const R_LAST_ACTIVE = 5;
 export const R_DOWNLOADED = 6;
 export const R_LAST_SWEPT = 7;
