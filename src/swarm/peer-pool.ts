@@ -7,8 +7,9 @@
 // seeders to seeders" a range choice, and a peer list a copy of stored compact bytes.
 //
 // Inside each part the order is random: a peer joins, or crosses the partition, at a random place of its part (the
-// peer there takes the place it came in at). A peer list is then a window of consecutive candidates from a random one, which is a
-// random sample of the swarm, not of the peers who joined together, and is copied in at most three runs of bytes.
+// peer there takes the place it came in at). A peer list is then a window of consecutive candidates from a random one,
+// which is a random sample of the swarm, not of the peers who joined together, and is copied in at most three runs of
+// bytes.
 //
 // A peer is found by (torrent, endpoint) through one open-addressing index per family that maps to element slots.
 // Element slots move (partition swaps, block moves), and every move rewrites the one index entry pointing at it.
@@ -400,9 +401,10 @@ export class PeerPool {
     this.indexTombstones = 0;
     const mask = this.indexMask;
     for (let tid = 0; tid < this.blockClass.length; tid++) {
-      const start = this.records[this.at(tid) + POOL_START];
+      const at = this.at(tid);
+      const start = this.records[at + POOL_START];
       if (start === NO_BLOCK) continue;
-      for (let slot = start; slot < start + this.records[this.at(tid) + POOL_COUNT]; slot++) {
+      for (let slot = start; slot < start + this.records[at + POOL_COUNT]; slot++) {
         let i = this.homeOf(tid, slot);
         while (this.index[i] !== EMPTY) i = (i + 1) & mask;
         this.index[i] = slot;
